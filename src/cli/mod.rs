@@ -1,0 +1,83 @@
+//! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
+
+mod config;
+mod schema;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Claude Code OpenTelemetry → per-workflow token and cost rows in ClickHouse.
+#[derive(Debug, Parser)]
+#[command(name = "tokenledger", version)]
+pub struct Cli {
+    /// Config file (TOML). Default: ./tokenledger.toml when it exists.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the relay: OTLP gRPC + HTTP in, ClickHouse out, admin listener for /metrics.
+    Serve,
+    /// The ClickHouse schema.
+    Schema {
+        /// print or apply.
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+    /// Print the effective configuration (secrets redacted).
+    Config,
+    /// Print the version.
+    Version,
+}
+
+/// `schema` actions.
+#[derive(Debug, Subcommand)]
+pub enum SchemaAction {
+    /// Print the schema SQL.
+    Print,
+    /// Create the database, tables and views (idempotent).
+    Apply,
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        if let Command::Version = self.command {
+            println!("tokenledger {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        let config = Config::load(self.config.as_deref())?;
+        match self.command {
+            Command::Serve => runtime()?.block_on(serve::run(config)),
+            Command::Schema {
+                action: SchemaAction::Print,
+            } => {
+                print!(
+                    "{}",
+                    crate::sink::schema::print(&config.clickhouse.database)
+                );
+                Ok(())
+            }
+            Command::Schema {
+                action: SchemaAction::Apply,
+            } => runtime()?.block_on(schema::apply(&config)),
+            Command::Config => config::print(&config),
+            Command::Version => Ok(()),
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

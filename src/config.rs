@@ -1,0 +1,321 @@
+//! The relay's configuration: built-in defaults < a TOML file < `TOKENLEDGER_<SECTION>__<KEY>` environment
+//! variables, merged by figment and checked once into [`Config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override the file: `TOKENLEDGER_CLICKHOUSE__URL` sets `clickhouse.url`.
+pub const ENV_PREFIX: &str = "TOKENLEDGER_";
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "tokenledger.toml";
+
+/// Everything the relay can be told. Every key is listed, with its env name and default, in README.md.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where rows are written.
+    pub clickhouse: ClickHouseConfig,
+    /// The OTLP listeners.
+    pub otlp: OtlpConfig,
+    /// The /metrics, /healthz and /readyz listener.
+    pub admin: AdminConfig,
+    /// Optional bearer token on the OTLP listeners.
+    pub auth: AuthConfig,
+    /// How rows are grouped into inserts, and how much may wait.
+    pub batch: BatchConfig,
+    /// Agent name → stage, used when a record carries no `stage` attribute.
+    pub stages: BTreeMap<String, String>,
+    /// The per-workflow cost and token counters on /metrics.
+    pub cost_metrics: CostMetricsConfig,
+}
+
+/// The ClickHouse server and database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL, e.g. `http://localhost:8123`.
+    pub url: String,
+    /// Database holding the tables and views; created by `schema apply`.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password; redacted by `tokenledger config`.
+    pub password: String,
+    /// Whether `serve` applies the schema (idempotent) before it starts listening.
+    pub apply_schema: bool,
+    /// How long one insert may take before it counts as failed (seconds).
+    pub insert_timeout_secs: u64,
+}
+
+/// The OTLP listeners and request limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Largest request accepted, compressed and after decompression (bytes); larger gets 413 / RESOURCE_EXHAUSTED.
+    pub max_request_bytes: usize,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Listen address of /metrics, /healthz and /readyz.
+    pub addr: SocketAddr,
+}
+
+/// Authentication of OTLP clients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When set, both OTLP listeners require `Authorization: Bearer <token>`; redacted by `tokenledger config`.
+    pub token: Option<String>,
+}
+
+/// Batching and backpressure.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// An insert is sent once a table has this many rows waiting.
+    pub max_rows: usize,
+    /// ... or this many bytes (estimated) waiting.
+    pub max_bytes: usize,
+    /// ... or its oldest row has waited this long (milliseconds).
+    pub max_delay_ms: u64,
+    /// Rows accepted but not yet committed, over all tables; past it requests get 503 / UNAVAILABLE.
+    pub max_pending_rows: usize,
+}
+
+/// The per-workflow counters exported on /metrics for Prometheus alerts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostMetricsConfig {
+    /// Most distinct (workflow_id, stage, agent, model) label sets kept; new ones past it are labelled `_overflow`.
+    pub max_series: usize,
+    /// A label set not updated for this long is dropped from /metrics (seconds).
+    pub idle_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            clickhouse: ClickHouseConfig::default(),
+            otlp: OtlpConfig::default(),
+            admin: AdminConfig::default(),
+            auth: AuthConfig::default(),
+            batch: BatchConfig::default(),
+            stages: default_stages(),
+            cost_metrics: CostMetricsConfig::default(),
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://localhost:8123".into(),
+            database: "claude_code".into(),
+            user: "default".into(),
+            password: String::new(),
+            apply_schema: true,
+            insert_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            grpc_addr: ([0, 0, 0, 0], 4317).into(),
+            http_addr: ([0, 0, 0, 0], 4318).into(),
+            max_request_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        // 9464 is the port OpenTelemetry's Prometheus exporters use by default.
+        AdminConfig {
+            addr: ([0, 0, 0, 0], 9464).into(),
+        }
+    }
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_rows: 20_000,
+            max_bytes: 16 * 1024 * 1024,
+            max_delay_ms: 500,
+            max_pending_rows: 200_000,
+        }
+    }
+}
+
+impl Default for CostMetricsConfig {
+    fn default() -> Self {
+        CostMetricsConfig {
+            max_series: 5_000,
+            idle_secs: 3_600,
+        }
+    }
+}
+
+/// The assessment's four stages and the agents that run them.
+fn default_stages() -> BTreeMap<String, String> {
+    [
+        ("analyst", "analyze"),
+        ("planner", "plan"),
+        ("implementer", "implement"),
+        ("reviewer", "review"),
+    ]
+    .into_iter()
+    .map(|(agent, stage)| (agent.to_string(), stage.to_string()))
+    .collect()
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The merged sources could not be read into [`Config`] (bad TOML, unknown key, wrong type).
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A value was read but makes no sense.
+    #[error("invalid configuration: {0}")]
+    Value(String),
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or ./tokenledger.toml when `path` is None and the file exists), then the
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Extracts and checks a config from any figment (tests build their own).
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |what: &str| Err(ConfigError::Value(what.to_string()));
+        if self.clickhouse.database.is_empty()
+            || !self
+                .clickhouse
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return bad("clickhouse.database must be a non-empty name of letters, digits and _");
+        }
+        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.batch.max_pending_rows == 0
+        {
+            return bad(
+                "batch.max_rows, batch.max_bytes and batch.max_pending_rows must be above 0",
+            );
+        }
+        if self.batch.max_pending_rows < self.batch.max_rows {
+            return bad("batch.max_pending_rows must be at least batch.max_rows");
+        }
+        if self.auth.token.as_deref() == Some("") {
+            return bad("auth.token, when set, must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The config as TOML with secrets replaced, for `tokenledger config`.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if !shown.clickhouse.password.is_empty() {
+            shown.clickhouse.password = "<redacted>".into();
+        }
+        if shown.auth.token.is_some() {
+            shown.auth.token = Some("<redacted>".into());
+        }
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
+    }
+}
+
+impl BatchConfig {
+    /// `max_delay_ms` as a Duration.
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "t.toml",
+                "[clickhouse]\ndatabase = \"from_file\"\nurl = \"http://file:8123\"\n",
+            )?;
+            jail.set_env("TOKENLEDGER_CLICKHOUSE__URL", "http://env:8123");
+            jail.set_env("TOKENLEDGER_STAGES__SCOUT", "analyze");
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.clickhouse.url, "http://env:8123");
+            assert_eq!(config.clickhouse.database, "from_file");
+            assert_eq!(
+                config.stages.get("scout").map(String::as_str),
+                Some("analyze")
+            );
+            assert_eq!(
+                config.stages.get("planner").map(String::as_str),
+                Some("plan")
+            );
+            assert_eq!(config.otlp.grpc_addr.port(), 4317);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[clickhouse]\nurll = \"x\"\n")?;
+            let error = Config::load(Some(Path::new("t.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("urll"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut config = Config::default();
+        config.clickhouse.password = "hunter2".into();
+        config.auth.token = Some("s3cret".into());
+        let shown = config.redacted_toml();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,22 @@
+//! tokenledger: Claude Code's OpenTelemetry → per-workflow token and cost rows in ClickHouse.
+//!
+//! # Layout
+//! The modules follow the pipeline:
+//!
+//! ```text
+//! receive (OTLP gRPC + HTTP, decode record by record)
+//!    → reshape (pure: events → typed rows, workflow / stage / agent attribution)
+//!    → pipeline (the glue both listeners share)
+//!    → sink (per-table batching, bulk inserts with the clickhouse crate, backpressure)
+//! ```
+//!
+//! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
+//! /metrics, /healthz, /readyz). The SQL schema lives in `clickhouse/` and is built into the binary.
+
+pub mod cli;
+pub mod config;
+pub mod pipeline;
+pub mod receive;
+pub mod reshape;
+pub mod sink;
+pub mod telemetry;

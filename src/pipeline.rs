@@ -1,0 +1,99 @@
+//! The path every decoded OTLP request takes, whichever listener it came in on: reshape, write, count.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::reshape::{
+    reshape_logs, reshape_metrics, LogsRequest, MetricsRequest, Reshaped, StageMap,
+};
+use crate::sink::{Sink, SinkError};
+use crate::telemetry::names;
+
+/// Reshapes requests and writes their rows.
+#[derive(Clone)]
+pub struct Pipeline {
+    stages: StageMap,
+    sink: Sink,
+}
+
+/// A request that was committed, with what of it was rejected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accepted {
+    /// Records (or data points) rejected; 0 when all were stored in full.
+    pub rejected: u64,
+    /// Why, for `partial_success.error_message`; empty when there is nothing to say.
+    pub message: String,
+}
+
+impl Pipeline {
+    /// A pipeline attributing stages with `stages` and writing to `sink`.
+    pub fn new(stages: StageMap, sink: Sink) -> Pipeline {
+        Pipeline { stages, sink }
+    }
+
+    /// Stores a logs request; Ok once its rows are committed.
+    pub async fn logs(&self, request: LogsRequest) -> Result<Accepted, SinkError> {
+        let reshaped = reshape_logs(&request, &self.stages, now_ns());
+        count_events(&reshaped, request.unreadable_count);
+        self.write("logs", reshaped).await
+    }
+
+    /// Stores a metrics request; Ok once its rows are committed.
+    pub async fn metrics(&self, request: MetricsRequest) -> Result<Accepted, SinkError> {
+        let reshaped = reshape_metrics(&request, &self.stages, now_ns());
+        let points = reshaped.rows.metrics.len() as u64;
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics")
+            .increment(points + reshaped.rejected);
+        self.write("metrics", reshaped).await
+    }
+
+    /// Counts a traces request: spans are accepted and counted, not stored (Claude Code's cost data is in its
+    /// events and metrics).
+    pub fn traces(&self, spans: usize) -> Accepted {
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "traces").increment(spans as u64);
+        Accepted::default()
+    }
+
+    async fn write(&self, signal: &'static str, reshaped: Reshaped) -> Result<Accepted, SinkError> {
+        let accepted = Accepted {
+            rejected: reshaped.rejected,
+            message: reshaped.summary(),
+        };
+        if reshaped.rejected > 0 {
+            metrics::counter!(names::RECORDS_REJECTED, "signal" => signal)
+                .increment(reshaped.rejected);
+            tracing::info!(signal, rejected = reshaped.rejected, problems = %accepted.message, "records rejected");
+        }
+        self.sink.write(reshaped.rows).await?;
+        Ok(accepted)
+    }
+}
+
+/// Counts received log records by event name. Claude Code's names are few; anything else counts as `other`, so
+/// a stranger's log stream cannot blow up the label set.
+fn count_events(reshaped: &Reshaped, unreadable: u64) {
+    let mut by_name: HashMap<&str, u64> = HashMap::new();
+    for event in &reshaped.rows.events {
+        let name = if event.event_name.starts_with("claude_code.") {
+            event.event_name.as_str()
+        } else {
+            "other"
+        };
+        *by_name.entry(name).or_default() += 1;
+    }
+    for (name, count) in by_name {
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => name.to_string())
+            .increment(count);
+    }
+    if unreadable > 0 {
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => "unreadable")
+            .increment(unreadable);
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,182 @@
+//! OTLP/JSON, read leniently, record by record.
+//!
+//! opentelemetry-proto's serde reads OTLP/JSON as Claude Code writes it (intValue as a JSON number as well as the
+//! spec's string), but one malformed value such as `{"doubleValue":{}}` fails the whole request. So the envelope is
+//! walked as a `serde_json::Value`, each record is deserialized on its own, and a record with an unreadable
+//! attribute keeps the others, with the unreadable value's raw JSON as a string, and is flagged for reshaping.
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value as OtlpValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::DecodeError;
+use crate::reshape::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
+
+/// Decodes an ExportLogsServiceRequest in OTLP/JSON.
+pub fn decode_logs(body: &[u8]) -> Result<LogsRequest, DecodeError> {
+    decode(
+        body,
+        "resourceLogs",
+        "scopeLogs",
+        "logRecords",
+        "log record",
+        decode_record::<LogRecord>,
+    )
+}
+
+/// Decodes an ExportMetricsServiceRequest in OTLP/JSON. A metric with an unreadable value is rejected whole
+/// (its attributes sit inside its data points).
+pub fn decode_metrics(body: &[u8]) -> Result<MetricsRequest, DecodeError> {
+    decode(
+        body,
+        "resourceMetrics",
+        "scopeMetrics",
+        "metrics",
+        "metric",
+        |v| {
+            Metric::deserialize(v)
+                .map(Decoded::whole)
+                .map_err(|e| e.to_string())
+        },
+    )
+}
+
+/// Counts the spans of an ExportTraceServiceRequest in OTLP/JSON (spans are not stored).
+pub fn count_spans(body: &[u8]) -> Result<usize, DecodeError> {
+    let root = parse(body)?;
+    let mut spans = 0;
+    for resource in array(&root, "resourceSpans")? {
+        for scope in array(resource, "scopeSpans")? {
+            spans += array(scope, "spans")?.len();
+        }
+    }
+    Ok(spans)
+}
+
+fn parse(body: &[u8]) -> Result<Value, DecodeError> {
+    serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))
+}
+
+/// The array under `key`; absent or null is empty, anything else is a malformed envelope.
+fn array<'a>(object: &'a Value, key: &str) -> Result<&'a [Value], DecodeError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(DecodeError::Json(format!("{key} is not an array"))),
+    }
+}
+
+fn decode<T>(
+    body: &[u8],
+    resources_key: &str,
+    scopes_key: &str,
+    items_key: &str,
+    what: &str,
+    decode_item: impl Fn(&Value) -> Result<Decoded<T>, String>,
+) -> Result<Request<T>, DecodeError> {
+    let root = parse(body)?;
+    if !root.is_object() {
+        return Err(DecodeError::Json("the request is not a JSON object".into()));
+    }
+    let mut request = Request::default();
+    for resource_group in array(&root, resources_key)? {
+        let resource = match resource_group
+            .get("resource")
+            .and_then(|r| r.get("attributes"))
+        {
+            Some(attributes) => lenient_attributes(attributes).0,
+            None => Vec::new(),
+        };
+        for scope_group in array(resource_group, scopes_key)? {
+            let scope_name = scope_group
+                .get("scope")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let mut items = Vec::new();
+            for (index, item) in array(scope_group, items_key)?.iter().enumerate() {
+                match decode_item(item) {
+                    Ok(decoded) => items.push(decoded),
+                    Err(error) => request.reject(format!("{what} {index}: {error}")),
+                }
+            }
+            request.groups.push(Scoped {
+                resource: resource.clone(),
+                scope_name,
+                items,
+            });
+        }
+    }
+    Ok(request)
+}
+
+/// A log record: whole when it deserializes, else without its attributes plus whichever of them can be read.
+fn decode_record<T: DeserializeOwned + WithAttributes>(
+    value: &Value,
+) -> Result<Decoded<T>, String> {
+    if let Ok(record) = T::deserialize(value) {
+        return Ok(Decoded::whole(record));
+    }
+    let Value::Object(fields) = value else {
+        return Err("not a JSON object".into());
+    };
+    let mut without_attributes = fields.clone();
+    let attributes = without_attributes.remove("attributes");
+    let mut record =
+        T::deserialize(&Value::Object(without_attributes)).map_err(|e| e.to_string())?;
+    let (attributes, unreadable_keys) = attributes
+        .as_ref()
+        .map(lenient_attributes)
+        .unwrap_or_default();
+    record.set_attributes(attributes);
+    Ok(Decoded {
+        item: record,
+        unreadable_keys,
+    })
+}
+
+/// Records whose attributes can be replaced after a lenient read.
+pub trait WithAttributes {
+    /// Replaces the attributes.
+    fn set_attributes(&mut self, attributes: Vec<KeyValue>);
+}
+
+impl WithAttributes for LogRecord {
+    fn set_attributes(&mut self, attributes: Vec<KeyValue>) {
+        self.attributes = attributes;
+    }
+}
+
+/// Reads a JSON attribute list one KeyValue at a time. An unreadable value is kept as its raw JSON text and its
+/// key reported; an element without a string key is dropped and reported under `?`.
+fn lenient_attributes(value: &Value) -> (Vec<KeyValue>, Vec<String>) {
+    let Value::Array(items) = value else {
+        return (Vec::new(), vec!["attributes".into()]);
+    };
+    let mut attributes = Vec::with_capacity(items.len());
+    let mut unreadable = Vec::new();
+    for item in items {
+        match KeyValue::deserialize(item) {
+            Ok(kv) => attributes.push(kv),
+            Err(_) => match item.get("key").and_then(Value::as_str) {
+                Some(key) => {
+                    let raw = item.get("value").map(Value::to_string).unwrap_or_default();
+                    attributes.push(KeyValue {
+                        key: key.to_string(),
+                        value: Some(AnyValue {
+                            value: Some(OtlpValue::StringValue(raw)),
+                        }),
+                    });
+                    unreadable.push(key.to_string());
+                }
+                None => unreadable.push("?".into()),
+            },
+        }
+    }
+    (attributes, unreadable)
+}

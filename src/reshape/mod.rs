@@ -1,0 +1,58 @@
+//! Reshaping: decoded OTLP → typed rows, with workflow attribution. Pure: no I/O, no clock, no globals, so
+//! most of the product's logic is tested without a server.
+//!
+//! - [`attrs`] reads attribute values of any shape into column types;
+//! - [`fields`] files a record's attributes by key in one pass;
+//! - [`workflow`] decides workflow / stage / agent;
+//! - [`logs`] and [`metrics`] build the rows of [`rows`];
+//! - [`hash`] gives each record the content key that makes redelivery harmless.
+
+pub mod attrs;
+pub mod fields;
+pub mod hash;
+pub mod input;
+pub mod logs;
+pub mod metrics;
+pub mod rows;
+pub mod timestamp;
+pub mod workflow;
+
+pub use input::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
+pub use logs::reshape_logs;
+pub use metrics::reshape_metrics;
+pub use rows::Rows;
+pub use workflow::StageMap;
+
+/// The rows of one request, and what of it could not be stored in full.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Reshaped {
+    /// Rows for every table.
+    pub rows: Rows,
+    /// Records (or data points) rejected in whole or from their typed table; reported in `partial_success`.
+    pub rejected: u64,
+    /// Why, one line per rejected record.
+    pub problems: Vec<String>,
+}
+
+impl Reshaped {
+    fn reject(&mut self, problem: String) {
+        self.rejected += 1;
+        self.problems.push(problem);
+    }
+
+    /// The `partial_success.error_message`: the first reasons, and how many more there were.
+    pub fn summary(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut text = self
+            .problems
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.problems.len() > SHOWN {
+            text.push_str(&format!("; and {} more", self.problems.len() - SHOWN));
+        }
+        text
+    }
+}

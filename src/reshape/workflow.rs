@@ -1,0 +1,155 @@
+//! Which workflow, stage and agent a record belongs to: the heart of the product.
+//!
+//! Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto every record as well as onto the resource, so the record is
+//! read first and the resource only fills what the record lacks (a collector may have stripped the copies).
+//! A running `claude` cannot change its resource, so subagents inside one run are told apart by the `agent.name`
+//! Claude Code puts on their records, and a stage can be derived from the agent through the configured map.
+
+use std::collections::BTreeMap;
+
+use super::attrs::to_text;
+use super::fields::{Fields, Key};
+
+/// The workflow columns every table carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workflow {
+    /// `workflow_id`, else Claude Code's own `workflow.run_id`, else empty.
+    pub workflow_id: String,
+    /// `workflow_path` (e.g. full | fast).
+    pub workflow_path: String,
+    /// `complexity`.
+    pub complexity: String,
+    /// `stage`, else the agent mapped through [`StageMap`], else empty.
+    pub stage: String,
+    /// `task_id` (a Beads issue id).
+    pub task_id: String,
+    /// `agent.name` (a subagent's request), else `agent`.
+    pub agent: String,
+    /// `model_expected`.
+    pub model_expected: String,
+}
+
+/// Agent name → stage, from the `[stages]` config table.
+#[derive(Debug, Clone, Default)]
+pub struct StageMap(BTreeMap<String, String>);
+
+impl StageMap {
+    /// Wraps the configured map.
+    pub fn new(map: BTreeMap<String, String>) -> StageMap {
+        StageMap(map)
+    }
+
+    fn stage_of(&self, agent: &str) -> Option<&str> {
+        self.0.get(agent).map(String::as_str)
+    }
+}
+
+/// Attributes the workflow of one record from its own attributes, then its resource's.
+pub fn attribute(record: &Fields<'_>, resource: &Fields<'_>, stages: &StageMap) -> Workflow {
+    let text = |key: Key| -> Option<String> {
+        record
+            .get(key)
+            .or_else(|| resource.get(key))
+            .map(to_text)
+            .filter(|s| !s.is_empty())
+    };
+    let agent = record
+        .get(Key::AgentName)
+        .map(to_text)
+        .filter(|s| !s.is_empty())
+        .or_else(|| text(Key::Agent))
+        .unwrap_or_default();
+    let stage = text(Key::Stage)
+        .or_else(|| stages.stage_of(&agent).map(str::to_string))
+        .unwrap_or_default();
+    Workflow {
+        workflow_id: text(Key::WorkflowId)
+            .or_else(|| text(Key::WorkflowRunId))
+            .unwrap_or_default(),
+        workflow_path: text(Key::WorkflowPath).unwrap_or_default(),
+        complexity: text(Key::Complexity).unwrap_or_default(),
+        stage,
+        task_id: text(Key::TaskId).unwrap_or_default(),
+        agent,
+        model_expected: text(Key::ModelExpected).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<KeyValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.to_string(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue(v.to_string())),
+                }),
+            })
+            .collect()
+    }
+
+    fn default_stages() -> StageMap {
+        StageMap::new(crate::config::Config::default().stages)
+    }
+
+    fn run(record: &[(&str, &str)], resource: &[(&str, &str)]) -> Workflow {
+        let (record, resource) = (attrs(record), attrs(resource));
+        attribute(
+            &Fields::new(&record),
+            &Fields::new(&resource),
+            &default_stages(),
+        )
+    }
+
+    #[test]
+    fn the_record_wins_over_the_resource() {
+        let w = run(
+            &[("workflow_id", "rec"), ("stage", "plan")],
+            &[("workflow_id", "res"), ("stage", "review")],
+        );
+        assert_eq!((w.workflow_id.as_str(), w.stage.as_str()), ("rec", "plan"));
+    }
+
+    #[test]
+    fn the_resource_fills_what_the_record_lacks() {
+        let w = run(&[], &[("workflow_id", "res"), ("task_id", "t.1")]);
+        assert_eq!((w.workflow_id.as_str(), w.task_id.as_str()), ("res", "t.1"));
+    }
+
+    #[test]
+    fn workflow_run_id_stands_in_for_a_missing_workflow_id() {
+        assert_eq!(
+            run(&[("workflow.run_id", "run-9")], &[]).workflow_id,
+            "run-9"
+        );
+        assert_eq!(
+            run(&[("workflow.run_id", "run-9")], &[("workflow_id", "w")]).workflow_id,
+            "w"
+        );
+        assert_eq!(run(&[], &[]).workflow_id, "");
+    }
+
+    #[test]
+    fn a_subagent_is_named_by_agent_name_and_staged_through_the_map() {
+        let w = run(
+            &[("agent.name", "reviewer"), ("agent", "master")],
+            &[("agent", "master")],
+        );
+        assert_eq!((w.agent.as_str(), w.stage.as_str()), ("reviewer", "review"));
+    }
+
+    #[test]
+    fn an_explicit_stage_beats_the_map_and_unknown_agents_get_none() {
+        assert_eq!(
+            run(&[("agent", "analyst"), ("stage", "plan")], &[]).stage,
+            "plan"
+        );
+        assert_eq!(run(&[("agent.name", "general-purpose")], &[]).stage, "");
+        assert_eq!(run(&[("agent", "planner")], &[]).stage, "plan");
+    }
+}

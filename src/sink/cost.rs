@@ -1,0 +1,147 @@
+//! `tokenledger_cost_usd_total` and `tokenledger_tokens_total` by workflow, stage, agent and model, for
+//! Prometheus budget alerts. Counted when the rows are committed, never before.
+//!
+//! Two guards keep the counters honest and small: a record already counted recently (a redelivery) is not
+//! counted again, and at most `max_series` label sets exist at once; past that, new workflows are counted under
+//! workflow_id="_overflow" until idle label sets expire (the exporter drops them after the same idle time).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::reshape::rows::ApiRequestRow;
+use crate::telemetry::names;
+
+/// How many recently counted records are remembered to skip redeliveries.
+const RECENT_KEYS: usize = 100_000;
+
+/// The label value used once `max_series` is reached.
+pub const OVERFLOW: &str = "_overflow";
+
+type Labels = (String, String, String, String);
+
+/// The cost counters' state.
+pub struct CostCounters {
+    max_series: usize,
+    idle: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    series: HashMap<Labels, Instant>,
+    recent: HashSet<u64>,
+    recent_order: VecDeque<u64>,
+}
+
+/// What a request adds to the counters once committed.
+pub struct Tally(Vec<(u64, Labels, f64, [u64; 4])>);
+
+/// Token types, as Claude Code names them in claude_code.token.usage.
+const TOKEN_TYPES: [&str; 4] = ["input", "output", "cacheRead", "cacheCreation"];
+
+impl CostCounters {
+    /// Counters with the configured limits.
+    pub fn new(max_series: usize, idle: Duration) -> CostCounters {
+        CostCounters {
+            max_series,
+            idle,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Reads what `rows` would add; cheap, and done before the rows move to the batchers.
+    pub fn tally(&self, rows: &[ApiRequestRow]) -> Tally {
+        Tally(
+            rows.iter()
+                .map(|r| {
+                    let labels = (
+                        r.workflow_id.clone(),
+                        r.stage.clone(),
+                        r.agent.clone(),
+                        r.model.clone(),
+                    );
+                    let tokens = [
+                        r.input_tokens,
+                        r.output_tokens,
+                        r.cache_read_tokens,
+                        r.cache_creation_tokens,
+                    ];
+                    (r.event_key, labels, r.cost_usd, tokens)
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds a committed tally to the counters.
+    pub fn record(&self, tally: Tally) {
+        if tally.0.is_empty() {
+            return;
+        }
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        for (key, labels, cost, tokens) in tally.0 {
+            if !state.remember(key) {
+                continue;
+            }
+            let (workflow, stage, agent, model) = self.admit(&mut state, labels, now);
+            let labels = [
+                ("workflow_id", workflow),
+                ("stage", stage),
+                ("agent", agent),
+                ("model", model),
+            ];
+            // A gauge only ever increased: the `metrics` crate's counters are integers and cost is fractional.
+            metrics::gauge!(names::COST_USD, &labels).increment(cost);
+            for (token_type, count) in TOKEN_TYPES.iter().zip(tokens) {
+                let mut with_type = labels.to_vec();
+                with_type.push(("type", token_type.to_string()));
+                metrics::counter!(names::TOKENS, &with_type).increment(count);
+            }
+        }
+    }
+
+    /// The labels to count under: these, or the overflow set when too many series exist.
+    fn admit(&self, state: &mut State, labels: Labels, now: Instant) -> Labels {
+        if let Some(seen) = state.series.get_mut(&labels) {
+            *seen = now;
+            return labels;
+        }
+        if state.series.len() >= self.max_series {
+            let idle = self.idle;
+            state
+                .series
+                .retain(|_, seen| now.duration_since(*seen) < idle);
+        }
+        if state.series.len() >= self.max_series {
+            metrics::counter!(names::SERIES_OVERFLOW).increment(1);
+            return (OVERFLOW.into(), labels.1, labels.2, labels.3);
+        }
+        state.series.insert(labels.clone(), now);
+        labels
+    }
+
+    /// Label sets currently tracked.
+    pub fn series(&self) -> usize {
+        self.state.lock().map(|s| s.series.len()).unwrap_or(0)
+    }
+}
+
+impl State {
+    /// Whether `key` is new (and remembers it).
+    fn remember(&mut self, key: u64) -> bool {
+        if !self.recent.insert(key) {
+            return false;
+        }
+        self.recent_order.push_back(key);
+        if self.recent_order.len() > RECENT_KEYS {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
+            }
+        }
+        true
+    }
+}

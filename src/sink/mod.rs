@@ -1,0 +1,161 @@
+//! The sink: rows → ClickHouse in bulk, and an answer for each request only once its rows are committed.
+//!
+//! Each table has a [`batcher`] task that groups the rows of many requests into one insert (by rows, bytes and
+//! delay). [`Sink::write`] hands a request's rows to the batchers and waits for their commits, so an OTLP
+//! success means the data is in ClickHouse. Rows waiting anywhere are bounded by `batch.max_pending_rows`; past
+//! it, requests are refused at once with a retryable error and the sender's retry queue holds the data.
+
+pub mod batcher;
+pub mod client;
+pub mod cost;
+pub mod error;
+pub mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{BatchConfig, ClickHouseConfig};
+use crate::reshape::rows::Table;
+use crate::reshape::Rows;
+use batcher::{Batcher, BatcherHandle, Limits};
+pub use cost::CostCounters;
+pub use error::SinkError;
+
+/// Hands rows to the per-table batchers and waits for their commits. Cheap to clone.
+#[derive(Clone)]
+pub struct Sink {
+    tables: Arc<Tables>,
+    pending: Arc<Semaphore>,
+    max_pending_rows: usize,
+    cost: Arc<CostCounters>,
+}
+
+struct Tables {
+    api_requests: BatcherHandle<crate::reshape::rows::ApiRequestRow>,
+    tool_results: BatcherHandle<crate::reshape::rows::ToolResultRow>,
+    api_errors: BatcherHandle<crate::reshape::rows::ApiErrorRow>,
+    subagents: BatcherHandle<crate::reshape::rows::SubagentRow>,
+    events: BatcherHandle<crate::reshape::rows::EventRow>,
+    metrics: BatcherHandle<crate::reshape::rows::MetricRow>,
+}
+
+/// The batcher tasks; awaiting [`SinkTasks::drained`] after every [`Sink`] clone is dropped flushes what is left.
+pub struct SinkTasks(JoinSet<()>);
+
+impl SinkTasks {
+    /// Waits until every batcher has flushed and stopped, or `timeout` passes. Returns whether all stopped.
+    pub async fn drained(mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            while self.0.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok()
+    }
+}
+
+impl Sink {
+    /// Starts one batcher per table, writing through `client`.
+    pub fn start(
+        client: clickhouse::Client,
+        clickhouse: &ClickHouseConfig,
+        batch: &BatchConfig,
+        cost: Arc<CostCounters>,
+    ) -> (Sink, SinkTasks) {
+        let limits = Limits {
+            max_rows: batch.max_rows,
+            max_bytes: batch.max_bytes,
+            max_delay: batch.max_delay(),
+            insert_timeout: Duration::from_secs(clickhouse.insert_timeout_secs),
+        };
+        let mut tasks = JoinSet::new();
+        let tables = Tables {
+            api_requests: Batcher::spawn(&mut tasks, client.clone(), limits),
+            tool_results: Batcher::spawn(&mut tasks, client.clone(), limits),
+            api_errors: Batcher::spawn(&mut tasks, client.clone(), limits),
+            subagents: Batcher::spawn(&mut tasks, client.clone(), limits),
+            events: Batcher::spawn(&mut tasks, client.clone(), limits),
+            metrics: Batcher::spawn(&mut tasks, client, limits),
+        };
+        let sink = Sink {
+            tables: Arc::new(tables),
+            pending: Arc::new(Semaphore::new(batch.max_pending_rows)),
+            max_pending_rows: batch.max_pending_rows,
+            cost,
+        };
+        (sink, SinkTasks(tasks))
+    }
+
+    /// Writes a request's rows; returns once every row is committed, or with the first failure.
+    pub async fn write(&self, rows: Rows) -> Result<(), SinkError> {
+        let count = rows.len();
+        if count == 0 {
+            return Ok(());
+        }
+        if count > self.max_pending_rows {
+            return Err(SinkError::TooLarge {
+                rows: count,
+                limit: self.max_pending_rows,
+            });
+        }
+        let permits = u32::try_from(count).map_err(|_| SinkError::TooLarge {
+            rows: count,
+            limit: self.max_pending_rows,
+        })?;
+        // Held until the commits are in: this is what bounds memory.
+        let _permit = self
+            .pending
+            .clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| SinkError::Overloaded)?;
+        metrics::gauge!(crate::telemetry::names::PENDING_ROWS)
+            .set((self.max_pending_rows - self.pending.available_permits()) as f64);
+
+        let cost = self.cost.tally(&rows.api_requests);
+        let Rows {
+            api_requests,
+            tool_results,
+            api_errors,
+            subagents,
+            events,
+            metrics: metric_rows,
+        } = rows;
+        let t = &self.tables;
+        let acks = [
+            submit(&t.api_requests, api_requests),
+            submit(&t.tool_results, tool_results),
+            submit(&t.api_errors, api_errors),
+            submit(&t.subagents, subagents),
+            submit(&t.events, events),
+            submit(&t.metrics, metric_rows),
+        ];
+        let mut result = Ok(());
+        for ack in acks.into_iter().flatten() {
+            let outcome = match ack {
+                Ok(receiver) => receiver.await.unwrap_or(Err(SinkError::ShuttingDown)),
+                Err(error) => Err(error),
+            };
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        if result.is_ok() {
+            self.cost.record(cost);
+        }
+        result
+    }
+
+    /// The per-workflow cost counters.
+    pub fn cost(&self) -> &CostCounters {
+        &self.cost
+    }
+}
+
+type Ack = oneshot::Receiver<Result<(), SinkError>>;
+
+/// Queues rows on a table's batcher; None when there is nothing to queue.
+fn submit<T: Table>(handle: &BatcherHandle<T>, rows: Vec<T>) -> Option<Result<Ack, SinkError>> {
+    (!rows.is_empty()).then(|| handle.submit(rows))
+}
