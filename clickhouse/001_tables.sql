@@ -164,7 +164,6 @@ CREATE TABLE IF NOT EXISTS otel_events
 (
     timestamp           DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1)),
     event_key           UInt64,
-    event_name          LowCardinality(String),
     workflow_id         LowCardinality(String),
     workflow_path       LowCardinality(String),
     complexity          LowCardinality(String),
@@ -176,6 +175,7 @@ CREATE TABLE IF NOT EXISTS otel_events
     prompt_id           String CODEC(ZSTD(1)),
     event_sequence      UInt64,
     agent_id            String CODEC(ZSTD(1)),
+    event_name          LowCardinality(String),
     severity_text       LowCardinality(String),
     scope_name          LowCardinality(String),
     service_name        LowCardinality(String),

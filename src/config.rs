@@ -146,43 +146,28 @@ impl Default for OtlpConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         // 9464 is the port OpenTelemetry's Prometheus exporters use by default.
-        AdminConfig {
-            addr: ([0, 0, 0, 0], 9464).into(),
-        }
+        AdminConfig { addr: ([0, 0, 0, 0], 9464).into() }
     }
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig {
-            max_rows: 20_000,
-            max_bytes: 16 * 1024 * 1024,
-            max_delay_ms: 500,
-            max_pending_rows: 200_000,
-        }
+        BatchConfig { max_rows: 20_000, max_bytes: 16 * 1024 * 1024, max_delay_ms: 500, max_pending_rows: 200_000 }
     }
 }
 
 impl Default for CostMetricsConfig {
     fn default() -> Self {
-        CostMetricsConfig {
-            max_series: 5_000,
-            idle_secs: 3_600,
-        }
+        CostMetricsConfig { max_series: 5_000, idle_secs: 3_600 }
     }
 }
 
 /// The assessment's four stages and the agents that run them.
 fn default_stages() -> BTreeMap<String, String> {
-    [
-        ("analyst", "analyze"),
-        ("planner", "plan"),
-        ("implementer", "implement"),
-        ("reviewer", "review"),
-    ]
-    .into_iter()
-    .map(|(agent, stage)| (agent.to_string(), stage.to_string()))
-    .collect()
+    [("analyst", "analyze"), ("planner", "plan"), ("implementer", "implement"), ("reviewer", "review")]
+        .into_iter()
+        .map(|(agent, stage)| (agent.to_string(), stage.to_string()))
+        .collect()
 }
 
 /// Why a configuration could not be used.
@@ -221,19 +206,12 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |what: &str| Err(ConfigError::Value(what.to_string()));
         if self.clickhouse.database.is_empty()
-            || !self
-                .clickhouse
-                .database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !self.clickhouse.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return bad("clickhouse.database must be a non-empty name of letters, digits and _");
         }
-        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.batch.max_pending_rows == 0
-        {
-            return bad(
-                "batch.max_rows, batch.max_bytes and batch.max_pending_rows must be above 0",
-            );
+        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.batch.max_pending_rows == 0 {
+            return bad("batch.max_rows, batch.max_bytes and batch.max_pending_rows must be above 0");
         }
         if self.batch.max_pending_rows < self.batch.max_rows {
             return bad("batch.max_pending_rows must be at least batch.max_rows");
@@ -253,8 +231,7 @@ impl Config {
         if shown.auth.token.is_some() {
             shown.auth.token = Some("<redacted>".into());
         }
-        toml::to_string_pretty(&shown)
-            .unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
+        toml::to_string_pretty(&shown).unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
     }
 }
 
@@ -272,23 +249,14 @@ mod tests {
     #[test]
     fn env_overrides_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "t.toml",
-                "[clickhouse]\ndatabase = \"from_file\"\nurl = \"http://file:8123\"\n",
-            )?;
+            jail.create_file("t.toml", "[clickhouse]\ndatabase = \"from_file\"\nurl = \"http://file:8123\"\n")?;
             jail.set_env("TOKENLEDGER_CLICKHOUSE__URL", "http://env:8123");
             jail.set_env("TOKENLEDGER_STAGES__SCOUT", "analyze");
             let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.clickhouse.url, "http://env:8123");
             assert_eq!(config.clickhouse.database, "from_file");
-            assert_eq!(
-                config.stages.get("scout").map(String::as_str),
-                Some("analyze")
-            );
-            assert_eq!(
-                config.stages.get("planner").map(String::as_str),
-                Some("plan")
-            );
+            assert_eq!(config.stages.get("scout").map(String::as_str), Some("analyze"));
+            assert_eq!(config.stages.get("planner").map(String::as_str), Some("plan"));
             assert_eq!(config.otlp.grpc_addr.port(), 4317);
             Ok(())
         });
@@ -298,9 +266,7 @@ mod tests {
     fn unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("t.toml", "[clickhouse]\nurll = \"x\"\n")?;
-            let error = Config::load(Some(Path::new("t.toml")))
-                .unwrap_err()
-                .to_string();
+            let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
             assert!(error.contains("urll"), "{error}");
             Ok(())
         });
@@ -312,10 +278,7 @@ mod tests {
         config.clickhouse.password = "hunter2".into();
         config.auth.token = Some("s3cret".into());
         let shown = config.redacted_toml();
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("s3cret"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
     }
 }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod pipeline;
 pub mod receive;
+pub mod relay;
 pub mod reshape;
 pub mod sink;
 pub mod telemetry;

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::reshape::{
-    reshape_logs, reshape_metrics, LogsRequest, MetricsRequest, Reshaped, StageMap,
-};
+use crate::reshape::{reshape_logs, reshape_metrics, LogsRequest, MetricsRequest, Reshaped, StageMap};
 use crate::sink::{Sink, SinkError};
 use crate::telemetry::names;
 
@@ -42,8 +40,7 @@ impl Pipeline {
     pub async fn metrics(&self, request: MetricsRequest) -> Result<Accepted, SinkError> {
         let reshaped = reshape_metrics(&request, &self.stages, now_ns());
         let points = reshaped.rows.metrics.len() as u64;
-        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics")
-            .increment(points + reshaped.rejected);
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics").increment(points + reshaped.rejected);
         self.write("metrics", reshaped).await
     }
 
@@ -55,13 +52,9 @@ impl Pipeline {
     }
 
     async fn write(&self, signal: &'static str, reshaped: Reshaped) -> Result<Accepted, SinkError> {
-        let accepted = Accepted {
-            rejected: reshaped.rejected,
-            message: reshaped.summary(),
-        };
+        let accepted = Accepted { rejected: reshaped.rejected, message: reshaped.summary() };
         if reshaped.rejected > 0 {
-            metrics::counter!(names::RECORDS_REJECTED, "signal" => signal)
-                .increment(reshaped.rejected);
+            metrics::counter!(names::RECORDS_REJECTED, "signal" => signal).increment(reshaped.rejected);
             tracing::info!(signal, rejected = reshaped.rejected, problems = %accepted.message, "records rejected");
         }
         self.sink.write(reshaped.rows).await?;
@@ -74,26 +67,17 @@ impl Pipeline {
 fn count_events(reshaped: &Reshaped, unreadable: u64) {
     let mut by_name: HashMap<&str, u64> = HashMap::new();
     for event in &reshaped.rows.events {
-        let name = if event.event_name.starts_with("claude_code.") {
-            event.event_name.as_str()
-        } else {
-            "other"
-        };
+        let name = if event.event_name.starts_with("claude_code.") { event.event_name.as_str() } else { "other" };
         *by_name.entry(name).or_default() += 1;
     }
     for (name, count) in by_name {
-        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => name.to_string())
-            .increment(count);
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => name.to_string()).increment(count);
     }
     if unreadable > 0 {
-        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => "unreadable")
-            .increment(unreadable);
+        metrics::counter!(names::RECORDS_RECEIVED, "signal" => "logs", "event" => "unreadable").increment(unreadable);
     }
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }

@@ -41,9 +41,7 @@ pub mod names {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = if std::env::var("TOKENLEDGER_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {
@@ -53,18 +51,24 @@ pub fn init_tracing() {
     let _ = result;
 }
 
-/// Installs the global Prometheus recorder. Series idle for `idle` are dropped, so per-workflow series of
-/// finished workflows do not pile up.
-pub fn install_recorder(
-    idle: Duration,
-) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
-    let handle = PrometheusBuilder::new()
-        .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::GAUGE, Some(idle))
-        .set_buckets(&[
-            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])?
-        .install_recorder()?;
-    Ok(handle)
+/// The Prometheus recorder could not be installed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot install the Prometheus recorder: {0}")]
+pub struct RecorderError(String);
+
+/// Installs the global Prometheus recorder, once per process (later calls get the same handle). Series idle for
+/// `idle` are dropped, so per-workflow series of finished workflows do not pile up.
+pub fn install_recorder(idle: Duration) -> Result<PrometheusHandle, RecorderError> {
+    static HANDLE: std::sync::OnceLock<Result<PrometheusHandle, RecorderError>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::GAUGE, Some(idle))
+                .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .and_then(|builder| builder.install_recorder())
+                .map_err(|error| RecorderError(error.to_string()))
+        })
+        .clone()
 }
 
 /// What /readyz asks: is ClickHouse reachable with the schema in place.
@@ -80,16 +84,11 @@ struct Admin<R> {
 
 /// The admin router: /metrics (Prometheus text), /healthz (the process runs), /readyz.
 pub fn admin_router<R: Readiness>(prometheus: PrometheusHandle, readiness: R) -> Router {
-    let state = std::sync::Arc::new(Admin {
-        prometheus,
-        readiness,
-    });
+    let state = std::sync::Arc::new(Admin { prometheus, readiness });
     Router::new()
         .route(
             "/metrics",
-            get(|State(admin): State<std::sync::Arc<Admin<R>>>| async move {
-                admin.prometheus.render()
-            }),
+            get(|State(admin): State<std::sync::Arc<Admin<R>>>| async move { admin.prometheus.render() }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

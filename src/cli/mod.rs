@@ -58,18 +58,11 @@ impl Cli {
         let config = Config::load(self.config.as_deref())?;
         match self.command {
             Command::Serve => runtime()?.block_on(serve::run(config)),
-            Command::Schema {
-                action: SchemaAction::Print,
-            } => {
-                print!(
-                    "{}",
-                    crate::sink::schema::print(&config.clickhouse.database)
-                );
+            Command::Schema { action: SchemaAction::Print } => {
+                print!("{}", crate::sink::schema::print(&config.clickhouse.database));
                 Ok(())
             }
-            Command::Schema {
-                action: SchemaAction::Apply,
-            } => runtime()?.block_on(schema::apply(&config)),
+            Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
             Command::Version => Ok(()),
         }
@@ -77,7 +70,5 @@ impl Cli {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

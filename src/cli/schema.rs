@@ -11,9 +11,6 @@ pub async fn apply(config: &Config) -> anyhow::Result<()> {
     let count = schema::apply(&client, &config.clickhouse.database)
         .await
         .with_context(|| format!("applying the schema to {}", config.clickhouse.url))?;
-    println!(
-        "applied {count} statements to database {}",
-        config.clickhouse.database
-    );
+    println!("applied {count} statements to database {}", config.clickhouse.database);
     Ok(())
 }

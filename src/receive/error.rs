@@ -75,9 +75,7 @@ impl ReceiveError {
     pub fn outcome(&self) -> &'static str {
         match self {
             ReceiveError::Unauthorized => "unauthorized",
-            ReceiveError::UnsupportedContentType(_) | ReceiveError::UnsupportedEncoding(_) => {
-                "unsupported"
-            }
+            ReceiveError::UnsupportedContentType(_) | ReceiveError::UnsupportedEncoding(_) => "unsupported",
             ReceiveError::TooLarge { .. } => "too_large",
             ReceiveError::Decompress(_) | ReceiveError::Decode(_) => "malformed",
             ReceiveError::Sink(error) => error.kind(),
@@ -100,28 +98,18 @@ impl ReceiveError {
     /// The HTTP response, with a body in the request's format (`json`: OTLP/JSON, else protobuf).
     pub fn into_http(self, json: bool) -> Response {
         let status = self.http_status();
-        let rpc = RpcStatus {
-            code: self.grpc_status().code() as i32,
-            message: self.to_string(),
-        };
+        let rpc = RpcStatus { code: self.grpc_status().code() as i32, message: self.to_string() };
         let (content_type, body) = if json {
             (
                 "application/json",
-                serde_json::json!({ "code": rpc.code, "message": rpc.message })
-                    .to_string()
-                    .into_bytes(),
+                serde_json::json!({ "code": rpc.code, "message": rpc.message }).to_string().into_bytes(),
             )
         } else {
-            (
-                "application/x-protobuf",
-                prost::Message::encode_to_vec(&rpc),
-            )
+            ("application/x-protobuf", prost::Message::encode_to_vec(&rpc))
         };
         let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }

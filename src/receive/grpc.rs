@@ -16,9 +16,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use tonic::body::Body;
-use tonic::codec::{
-    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
-};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::Status;
 
@@ -82,20 +80,14 @@ pub struct OtlpService<S> {
 
 impl<S> Clone for OtlpService<S> {
     fn clone(&self) -> Self {
-        OtlpService {
-            ingest: self.ingest.clone(),
-            signal: PhantomData,
-        }
+        OtlpService { ingest: self.ingest.clone(), signal: PhantomData }
     }
 }
 
 impl<S: Signal> OtlpService<S> {
     /// The service for signal `S`.
     pub fn new(ingest: Arc<Ingest>) -> Self {
-        OtlpService {
-            ingest,
-            signal: PhantomData,
-        }
+        OtlpService { ingest, signal: PhantomData }
     }
 }
 
@@ -118,12 +110,8 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let ingest = self.ingest.clone();
-        let is_export = request
-            .uri()
-            .path()
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(S::SERVICE))
-            == Some("/Export");
+        let is_export =
+            request.uri().path().strip_prefix('/').and_then(|p| p.strip_prefix(S::SERVICE)) == Some("/Export");
         Box::pin(async move {
             if !is_export {
                 return Ok(Status::unimplemented("only Export is served").into_http());
@@ -135,15 +123,7 @@ where
             let mut grpc = Grpc::new(RawCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc
-                .unary(
-                    Export::<S> {
-                        ingest,
-                        signal: PhantomData,
-                    },
-                    request,
-                )
-                .await)
+            Ok(grpc.unary(Export::<S> { ingest, signal: PhantomData }, request).await)
         })
     }
 }
@@ -160,10 +140,7 @@ impl<S: Signal> UnaryService<Bytes> for Export<S> {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingest = self.ingest.clone();
         Box::pin(async move {
-            let authorization = request
-                .metadata()
-                .get("authorization")
-                .map(|v| v.as_bytes().to_vec());
+            let authorization = request.metadata().get("authorization").map(|v| v.as_bytes().to_vec());
             let result = match ingest.authorize(authorization.as_deref()) {
                 Ok(()) => S::export(ingest, request.into_inner()).await,
                 Err(error) => Err(error),
@@ -211,8 +188,7 @@ impl<R: prost::Message> Encoder for ProstEncoder<R> {
 
     fn encode(&mut self, item: R, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.reserve(item.encoded_len());
-        item.encode(dst)
-            .map_err(|e| Status::internal(e.to_string()))
+        item.encode(dst).map_err(|e| Status::internal(e.to_string()))
     }
 }
 
@@ -237,9 +213,6 @@ pub async fn serve(
         .add_service(OtlpService::<Logs>::new(ingest.clone()))
         .add_service(OtlpService::<Metrics>::new(ingest.clone()))
         .add_service(OtlpService::<Traces>::new(ingest))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await
 }

@@ -35,9 +35,7 @@ pub async fn serve(
     ingest: Arc<Ingest>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ingest))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(ingest)).with_graceful_shutdown(shutdown).await
 }
 
 /// The two OTLP/HTTP encodings.
@@ -89,48 +87,26 @@ async fn traces(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Byt
 }
 
 /// Checks the token and the content type, and decompresses the body.
-fn read(
-    ingest: &Ingest,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<(Format, Bytes), ReceiveError> {
+fn read(ingest: &Ingest, headers: &HeaderMap, body: Bytes) -> Result<(Format, Bytes), ReceiveError> {
     ingest.authorize(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match media_type(content_type).as_str() {
         "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
         "application/json" => Format::Json,
-        _ => {
-            return Err(ReceiveError::UnsupportedContentType(
-                content_type.to_string(),
-            ))
-        }
+        _ => return Err(ReceiveError::UnsupportedContentType(content_type.to_string())),
     };
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
     let body = decompress(encoding, body, ingest.max_request_bytes())?;
     Ok((format, body))
 }
 
 fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 /// The format errors are answered in: the request's, protobuf when unknown.
 fn format_of(headers: &HeaderMap) -> Format {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if media_type(content_type) == "application/json" {
         Format::Json
     } else {
@@ -143,17 +119,13 @@ fn decompress(encoding: &str, body: Bytes, limit: usize) -> Result<Bytes, Receiv
     let reader: Box<dyn Read + '_> = match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => return Ok(body),
         "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
-        "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(&body[..])
-                .map_err(|e| ReceiveError::Decompress(e.to_string()))?,
-        ),
+        "zstd" => {
+            Box::new(zstd::stream::read::Decoder::new(&body[..]).map_err(|e| ReceiveError::Decompress(e.to_string()))?)
+        }
         other => return Err(ReceiveError::UnsupportedEncoding(other.to_string())),
     };
     let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ReceiveError::Decompress(e.to_string()))?;
+    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| ReceiveError::Decompress(e.to_string()))?;
     if out.len() > limit {
         return Err(ReceiveError::TooLarge { limit });
     }
@@ -171,10 +143,7 @@ fn respond<T: prost::Message + Serialize>(
                 .increment(1);
             let (content_type, body) = match format {
                 Format::Protobuf => ("application/x-protobuf", response.encode_to_vec()),
-                Format::Json => (
-                    "application/json",
-                    serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
-                ),
+                Format::Json => ("application/json", serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())),
             };
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }

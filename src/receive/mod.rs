@@ -9,12 +9,8 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 
 use crate::pipeline::{Accepted, Pipeline};
@@ -31,11 +27,7 @@ pub struct Ingest {
 impl Ingest {
     /// Listeners' shared state.
     pub fn new(pipeline: Pipeline, token: Option<String>, max_request_bytes: usize) -> Ingest {
-        Ingest {
-            pipeline,
-            token,
-            max_request_bytes,
-        }
+        Ingest { pipeline, token, max_request_bytes }
     }
 
     /// Checks an `authorization` header value against `auth.token`.
@@ -56,33 +48,23 @@ impl Ingest {
     }
 
     /// Stores a logs request and builds its response.
-    pub async fn logs(
-        &self,
-        request: LogsRequest,
-    ) -> Result<ExportLogsServiceResponse, ReceiveError> {
+    pub async fn logs(&self, request: LogsRequest) -> Result<ExportLogsServiceResponse, ReceiveError> {
         let accepted = self.pipeline.logs(request).await?;
         Ok(ExportLogsServiceResponse {
-            partial_success: partial(&accepted).map(|(rejected, error_message)| {
-                ExportLogsPartialSuccess {
-                    rejected_log_records: rejected,
-                    error_message,
-                }
+            partial_success: partial(&accepted).map(|(rejected, error_message)| ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message,
             }),
         })
     }
 
     /// Stores a metrics request and builds its response.
-    pub async fn metrics(
-        &self,
-        request: MetricsRequest,
-    ) -> Result<ExportMetricsServiceResponse, ReceiveError> {
+    pub async fn metrics(&self, request: MetricsRequest) -> Result<ExportMetricsServiceResponse, ReceiveError> {
         let accepted = self.pipeline.metrics(request).await?;
         Ok(ExportMetricsServiceResponse {
-            partial_success: partial(&accepted).map(|(rejected, error_message)| {
-                ExportMetricsPartialSuccess {
-                    rejected_data_points: rejected,
-                    error_message,
-                }
+            partial_success: partial(&accepted).map(|(rejected, error_message)| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message,
             }),
         })
     }
@@ -90,20 +72,14 @@ impl Ingest {
     /// Counts a traces request's spans and builds its response.
     pub fn traces(&self, spans: usize) -> ExportTraceServiceResponse {
         self.pipeline.traces(spans);
-        ExportTraceServiceResponse {
-            partial_success: None,
-        }
+        ExportTraceServiceResponse { partial_success: None }
     }
 }
 
 /// `partial_success` is set only when something was rejected or there is a warning to pass on.
 fn partial(accepted: &Accepted) -> Option<(i64, String)> {
-    (accepted.rejected > 0 || !accepted.message.is_empty()).then(|| {
-        (
-            i64::try_from(accepted.rejected).unwrap_or(i64::MAX),
-            accepted.message.clone(),
-        )
-    })
+    (accepted.rejected > 0 || !accepted.message.is_empty())
+        .then(|| (i64::try_from(accepted.rejected).unwrap_or(i64::MAX), accepted.message.clone()))
 }
 
 /// Compares without an early exit, so response time does not reveal how much of a token matched.

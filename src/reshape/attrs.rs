@@ -62,11 +62,7 @@ impl Reader {
         match value.value.as_ref().and_then(parse) {
             Some(parsed) => parsed,
             None => {
-                self.unreadable.push(Unreadable {
-                    key: key.to_string(),
-                    wanted,
-                    found: to_text(value),
-                });
+                self.unreadable.push(Unreadable { key: key.to_string(), wanted, found: to_text(value) });
                 T::default()
             }
         }
@@ -79,9 +75,7 @@ fn as_u64(value: &Value) -> Option<u64> {
         Value::DoubleValue(d) => integral_f64_to_u64(*d),
         Value::StringValue(s) => {
             let s = s.trim();
-            s.parse::<u64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().and_then(integral_f64_to_u64))
+            s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().and_then(integral_f64_to_u64))
         }
         _ => None,
     }
@@ -89,8 +83,7 @@ fn as_u64(value: &Value) -> Option<u64> {
 
 fn integral_f64_to_u64(d: f64) -> Option<u64> {
     // 2^64 as f64; anything at or above it does not fit.
-    (d.is_finite() && d >= 0.0 && d.fract() == 0.0 && d < 18_446_744_073_709_551_616.0)
-        .then_some(d as u64)
+    (d.is_finite() && d >= 0.0 && d.fract() == 0.0 && d < 18_446_744_073_709_551_616.0).then_some(d as u64)
 }
 
 fn as_f64(value: &Value) -> Option<f64> {
@@ -181,11 +174,9 @@ fn write_value(out: &mut String, value: &Value, quoted: bool) {
 
 /// A string attribute's value, if the list has the key with a string value.
 pub fn find_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
-            Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        }
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s.as_str()),
+        _ => None,
     })
 }
 
@@ -204,10 +195,7 @@ mod tests {
         assert_eq!(r.u64("k", Some(&v(Value::StringValue("23".into())))), 23);
         assert_eq!(r.u64("k", Some(&v(Value::DoubleValue(5000.0)))), 5000);
         assert_eq!(r.u64("k", Some(&v(Value::StringValue(" 7.0 ".into())))), 7);
-        assert_eq!(
-            r.f64("k", Some(&v(Value::StringValue("0.007125".into())))),
-            0.007125
-        );
+        assert_eq!(r.f64("k", Some(&v(Value::StringValue("0.007125".into())))), 0.007125);
         assert_eq!(r.f64("k", Some(&v(Value::IntValue(2)))), 2.0);
         assert!(r.bool("k", Some(&v(Value::StringValue("true".into())))));
         assert!(!r.bool("k", Some(&v(Value::BoolValue(false)))));
@@ -220,32 +208,18 @@ mod tests {
         let mut r = Reader::default();
         assert_eq!(r.u64("input_tokens", Some(&v(Value::IntValue(-5)))), 0);
         assert_eq!(r.u64("output_tokens", Some(&v(Value::DoubleValue(1.5)))), 0);
-        assert_eq!(
-            r.f64("cost_usd", Some(&v(Value::StringValue("abc".into())))),
-            0.0
-        );
+        assert_eq!(r.f64("cost_usd", Some(&v(Value::StringValue("abc".into())))), 0.0);
         assert_eq!(r.f64("cost_usd", Some(&AnyValue { value: None })), 0.0);
         assert!(!r.bool("success", Some(&v(Value::StringValue("maybe".into())))));
         let keys: Vec<_> = r.unreadable.iter().map(|u| u.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "input_tokens",
-                "output_tokens",
-                "cost_usd",
-                "cost_usd",
-                "success"
-            ]
-        );
+        assert_eq!(keys, ["input_tokens", "output_tokens", "cost_usd", "cost_usd", "success"]);
     }
 
     #[test]
     fn structured_values_render_as_json() {
-        let array = v(Value::ArrayValue(
-            opentelemetry_proto::tonic::common::v1::ArrayValue {
-                values: vec![v(Value::StringValue("a\"b".into())), v(Value::IntValue(3))],
-            },
-        ));
+        let array = v(Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+            values: vec![v(Value::StringValue("a\"b".into())), v(Value::IntValue(3))],
+        }));
         assert_eq!(to_text(&array), r#"["a\"b",3]"#);
         assert_eq!(to_text(&v(Value::BytesValue(vec![0xde, 0xad]))), "dead");
     }

@@ -146,33 +146,17 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
     fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue(value.into())),
-            }),
-        }
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }) }
     }
 
     #[test]
     fn known_keys_are_filed_and_the_rest_kept() {
-        let attributes = vec![
-            kv("model", "m"),
-            kv("workflow_id", "w"),
-            kv("custom.thing", "x"),
-            kv("model", "2"),
-        ];
+        let attributes = vec![kv("model", "m"), kv("workflow_id", "w"), kv("custom.thing", "x"), kv("model", "2")];
         let fields = Fields::new(&attributes);
-        assert_eq!(
-            super::super::attrs::to_text(fields.get(Key::Model).unwrap()),
-            "m"
-        );
+        assert_eq!(super::super::attrs::to_text(fields.get(Key::Model).unwrap()), "m");
         assert!(fields.get(Key::Stage).is_none());
         // workflow_id is a common column; model is one here; the unknown key stays.
-        assert_eq!(
-            fields.rest(|k| k == Key::Model),
-            vec![("custom.thing".to_string(), "x".to_string())]
-        );
+        assert_eq!(fields.rest(|k| k == Key::Model), vec![("custom.thing".to_string(), "x".to_string())]);
         assert_eq!(fields.rest(|_| false).len(), 3);
     }
 

@@ -104,9 +104,7 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> AnyValue {
-        AnyValue {
-            value: Some(Value::StringValue(v.into())),
-        }
+        AnyValue { value: Some(Value::StringValue(v.into())) }
     }
 
     #[test]
@@ -125,9 +123,7 @@ mod tests {
         let mut a = Hasher::new();
         a.value(&s("1"));
         let mut b = Hasher::new();
-        b.value(&AnyValue {
-            value: Some(Value::IntValue(1)),
-        });
+        b.value(&AnyValue { value: Some(Value::IntValue(1)) });
         assert_ne!(a.finish(), b.finish());
         // Pinned so that a change of algorithm or encoding (which would break dedup across a relay upgrade) is
         // noticed: a string is its little-endian u64 length, then its bytes, through XXH3-64 with seed 0.

@@ -17,10 +17,7 @@ pub struct Decoded<T> {
 impl<T> Decoded<T> {
     /// A record read in full.
     pub fn whole(item: T) -> Decoded<T> {
-        Decoded {
-            item,
-            unreadable_keys: Vec::new(),
-        }
+        Decoded { item, unreadable_keys: Vec::new() }
     }
 }
 
@@ -54,11 +51,7 @@ pub type MetricsRequest = Request<Metric>;
 
 impl<T> Default for Request<T> {
     fn default() -> Self {
-        Request {
-            groups: Vec::new(),
-            unreadable: Vec::new(),
-            unreadable_count: 0,
-        }
+        Request { groups: Vec::new(), unreadable: Vec::new(), unreadable_count: 0 }
     }
 }
 

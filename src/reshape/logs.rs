@@ -13,9 +13,7 @@ use super::attrs::{to_text, Reader};
 use super::fields::{Fields, Key};
 use super::hash::{hash_attributes, Hasher};
 use super::input::{Decoded, LogsRequest};
-use super::rows::{
-    ApiErrorRow, ApiRequestRow, AttributeMap, EventRow, Rows, SubagentRow, ToolResultRow,
-};
+use super::rows::{ApiErrorRow, ApiRequestRow, AttributeMap, EventRow, Rows, SubagentRow, ToolResultRow};
 use super::timestamp::{nanos_or, parse_rfc3339_nanos};
 use super::workflow::{attribute, StageMap, Workflow};
 use super::Reshaped;
@@ -42,14 +40,7 @@ pub fn reshape_logs(request: &LogsRequest, stages: &StageMap, now_ns: i64) -> Re
     for group in &request.groups {
         let resource = Resource::new(&group.resource);
         for record in &group.items {
-            reshape_record(
-                record,
-                &resource,
-                &group.scope_name,
-                stages,
-                now_ns,
-                &mut out,
-            );
+            reshape_record(record, &resource, &group.scope_name, stages, now_ns, &mut out);
         }
     }
     out
@@ -66,24 +57,13 @@ struct Resource<'a> {
 
 impl<'a> Resource<'a> {
     fn new(attributes: &'a [KeyValue]) -> Resource<'a> {
-        let text = |key: &str| {
-            attributes
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.as_ref())
-                .map(to_text)
-        };
+        let text = |key: &str| attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).map(to_text);
         Resource {
             fields: Fields::new(attributes),
             hash: hash_attributes(Hasher::new(), attributes).finish(),
             attributes: attributes
                 .iter()
-                .map(|kv| {
-                    (
-                        kv.key.clone(),
-                        kv.value.as_ref().map(to_text).unwrap_or_default(),
-                    )
-                })
+                .map(|kv| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
                 .collect(),
             service_name: text("service.name").unwrap_or_default(),
             service_version: text("service.version").unwrap_or_default(),
@@ -104,11 +84,7 @@ fn reshape_record(
     let event_name = event_name(record, &fields);
     let timestamp = nanos_or(record.time_unix_nano)
         .or_else(|| nanos_or(record.observed_time_unix_nano))
-        .or_else(|| {
-            fields
-                .get(Key::EventTimestamp)
-                .and_then(|v| parse_rfc3339_nanos(&to_text(v)))
-        })
+        .or_else(|| fields.get(Key::EventTimestamp).and_then(|v| parse_rfc3339_nanos(&to_text(v))))
         .unwrap_or(now_ns);
     let event_key = record_key(record, resource.hash, scope_name);
     let workflow = attribute(&fields, &resource.fields, stages);
@@ -126,42 +102,19 @@ fn reshape_record(
 
     // The typed row, if this event has a table and every column of it could be read.
     let typed = match event_name.as_str() {
-        names::API_REQUEST => {
-            Some(api_request(&common, &fields, resource, &mut reader).map(Typed::ApiRequest))
-        }
-        names::TOOL_RESULT => Some(Ok(Typed::ToolResult(tool_result(
-            &common,
-            &fields,
-            resource,
-            &mut reader,
-        )))),
-        names::API_ERROR => Some(Ok(Typed::ApiError(api_error(
-            &common,
-            &fields,
-            resource,
-            &mut reader,
-        )))),
-        names::SUBAGENT_COMPLETED => Some(Ok(Typed::Subagent(subagent(
-            &common,
-            &fields,
-            resource,
-            &mut reader,
-        )))),
+        names::API_REQUEST => Some(api_request(&common, &fields, resource, &mut reader).map(Typed::ApiRequest)),
+        names::TOOL_RESULT => Some(Ok(Typed::ToolResult(tool_result(&common, &fields, resource, &mut reader)))),
+        names::API_ERROR => Some(Ok(Typed::ApiError(api_error(&common, &fields, resource, &mut reader)))),
+        names::SUBAGENT_COMPLETED => Some(Ok(Typed::Subagent(subagent(&common, &fields, resource, &mut reader)))),
         _ => None,
     };
 
     let mut attributes = fields.rest(|_| false);
     let problem = if !decoded.unreadable_keys.is_empty() {
-        Some(format!(
-            "{event_name}: unreadable value for {}",
-            decoded.unreadable_keys.join(", ")
-        ))
+        Some(format!("{event_name}: unreadable value for {}", decoded.unreadable_keys.join(", ")))
     } else if let Some(first) = reader.unreadable.first() {
         // Typed values are in the Map already; a common column's (event.sequence) is not, so add it.
-        let common_columns = reader
-            .unreadable
-            .iter()
-            .filter(|u| Key::of(&u.key).is_some_and(Key::is_common_column));
+        let common_columns = reader.unreadable.iter().filter(|u| Key::of(&u.key).is_some_and(Key::is_common_column));
         attributes.extend(common_columns.map(|u| (u.key.clone(), u.found.clone())));
         Some(format!("{event_name}: {first}"))
     } else {
@@ -211,11 +164,7 @@ fn event_name(record: &LogRecord, fields: &Fields<'_>) -> String {
     if let Some(body) = body.filter(|b| b.starts_with(EVENT_PREFIX)) {
         return body.to_string();
     }
-    match fields
-        .get(Key::EventName)
-        .map(to_text)
-        .filter(|n| !n.is_empty())
-    {
+    match fields.get(Key::EventName).map(to_text).filter(|n| !n.is_empty()) {
         Some(name) if name.starts_with(EVENT_PREFIX) => name,
         Some(name) => format!("{EVENT_PREFIX}{name}"),
         None => body.unwrap_or_default().to_string(),
@@ -304,10 +253,7 @@ fn api_request(
     resource: &Resource<'_>,
     r: &mut Reader,
 ) -> Result<ApiRequestRow, String> {
-    if let Some((_, name)) = API_REQUEST_REQUIRED
-        .iter()
-        .find(|(key, _)| f.get(*key).is_none())
-    {
+    if let Some((_, name)) = API_REQUEST_REQUIRED.iter().find(|(key, _)| f.get(*key).is_none()) {
         return Err(format!("required attribute {name} is missing"));
     }
     Ok(typed_row!(ApiRequestRow, common, {
@@ -342,12 +288,7 @@ fn api_request(
     }))
 }
 
-fn tool_result(
-    common: &Common,
-    f: &Fields<'_>,
-    resource: &Resource<'_>,
-    r: &mut Reader,
-) -> ToolResultRow {
+fn tool_result(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> ToolResultRow {
     typed_row!(ToolResultRow, common, {
         tool_name: r.string(f.get(Key::ToolName)),
         tool_use_id: r.string(f.get(Key::ToolUseId)),
@@ -370,12 +311,7 @@ fn tool_result(
     })
 }
 
-fn api_error(
-    common: &Common,
-    f: &Fields<'_>,
-    resource: &Resource<'_>,
-    r: &mut Reader,
-) -> ApiErrorRow {
+fn api_error(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> ApiErrorRow {
     typed_row!(ApiErrorRow, common, {
         query_source: r.string(f.get(Key::QuerySource)),
         request_id: r.string(f.get(Key::RequestId)),
@@ -393,12 +329,7 @@ fn api_error(
     })
 }
 
-fn subagent(
-    common: &Common,
-    f: &Fields<'_>,
-    resource: &Resource<'_>,
-    r: &mut Reader,
-) -> SubagentRow {
+fn subagent(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> SubagentRow {
     typed_row!(SubagentRow, common, {
         agent_type: r.string(f.get(Key::AgentType)),
         agent_source: r.string(f.get(Key::AgentSource)),

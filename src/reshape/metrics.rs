@@ -33,16 +33,13 @@ pub fn reshape_metrics(request: &MetricsRequest, stages: &StageMap, now_ns: i64)
                     temporality: temporality_name(sum.aggregation_temporality),
                     is_monotonic: sum.is_monotonic,
                 },
-                Some(Data::Gauge(gauge)) => Shape {
-                    points: &gauge.data_points,
-                    temporality: "gauge",
-                    is_monotonic: false,
-                },
+                Some(Data::Gauge(gauge)) => {
+                    Shape { points: &gauge.data_points, temporality: "gauge", is_monotonic: false }
+                }
                 Some(other) => {
                     let (kind, points) = unsupported(other);
                     out.rejected += points.max(1) as u64;
-                    out.problems
-                        .push(format!("{}: {kind} metrics are not stored", metric.name));
+                    out.problems.push(format!("{}: {kind} metrics are not stored", metric.name));
                     continue;
                 }
                 None => {
@@ -59,13 +56,7 @@ pub fn reshape_metrics(request: &MetricsRequest, stages: &StageMap, now_ns: i64)
                 ));
                 continue;
             }
-            let context = Context {
-                resource: &resource,
-                resource_hash,
-                service_version,
-                stages,
-                now_ns,
-            };
+            let context = Context { resource: &resource, resource_hash, service_version, stages, now_ns };
             for point in shape.points {
                 match point_row(metric, &shape, point, &context) {
                     Ok(row) => out.rows.metrics.push(row),
@@ -100,12 +91,7 @@ fn point_row(
     let value = match point.value {
         Some(NumberValue::AsDouble(d)) if d.is_finite() => d,
         Some(NumberValue::AsInt(i)) => i as f64,
-        Some(NumberValue::AsDouble(d)) => {
-            return Err(format!(
-                "{}: data point value {d} is not finite",
-                metric.name
-            ))
-        }
+        Some(NumberValue::AsDouble(d)) => return Err(format!("{}: data point value {d} is not finite", metric.name)),
         None => return Err(format!("{}: data point without a value", metric.name)),
     };
     let fields = Fields::new(&point.attributes);

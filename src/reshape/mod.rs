@@ -43,13 +43,7 @@ impl Reshaped {
     /// The `partial_success.error_message`: the first reasons, and how many more there were.
     pub fn summary(&self) -> String {
         const SHOWN: usize = 3;
-        let mut text = self
-            .problems
-            .iter()
-            .take(SHOWN)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
+        let mut text = self.problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
         if self.problems.len() > SHOWN {
             text.push_str(&format!("; and {} more", self.problems.len() - SHOWN));
         }

@@ -334,38 +334,24 @@ macro_rules! table {
             fn estimated_bytes(&self) -> usize {
                 let $r = self;
                 // Fixed-width columns plus the strings every event row has.
-                128 + $r.workflow_id.len()
-                    + $r.task_id.len()
-                    + $r.session_id.len()
-                    + $r.prompt_id.len()
-                    + $extra
+                128 + $r.workflow_id.len() + $r.task_id.len() + $r.session_id.len() + $r.prompt_id.len() + $extra
             }
         }
     };
 }
 
-table!(ApiRequestRow, "otel_api_request_events", |r| r.model.len()
-    + map_bytes(&r.attributes));
-table!(ToolResultRow, "otel_tool_result_events", |r| r
-    .tool_parameters
-    .len()
+table!(ApiRequestRow, "otel_api_request_events", |r| r.model.len() + map_bytes(&r.attributes));
+table!(ToolResultRow, "otel_tool_result_events", |r| r.tool_parameters.len()
     + r.tool_input.len()
     + r.error.len()
     + map_bytes(&r.attributes));
-table!(ApiErrorRow, "otel_api_error_events", |r| r.error.len()
-    + map_bytes(&r.attributes));
-table!(SubagentRow, "otel_subagent_events", |r| r.agent_type.len()
-    + map_bytes(&r.attributes));
-table!(EventRow, "otel_events", |r| r.event_name.len()
-    + map_bytes(&r.attributes)
-    + map_bytes(&r.resource_attributes));
+table!(ApiErrorRow, "otel_api_error_events", |r| r.error.len() + map_bytes(&r.attributes));
+table!(SubagentRow, "otel_subagent_events", |r| r.agent_type.len() + map_bytes(&r.attributes));
+table!(EventRow, "otel_events", |r| r.event_name.len() + map_bytes(&r.attributes) + map_bytes(&r.resource_attributes));
 impl Table for MetricRow {
     const TABLE: &'static str = "otel_metrics";
     fn estimated_bytes(&self) -> usize {
-        128 + self.metric_name.len()
-            + self.workflow_id.len()
-            + self.session_id.len()
-            + map_bytes(&self.attributes)
+        128 + self.metric_name.len() + self.workflow_id.len() + self.session_id.len() + map_bytes(&self.attributes)
     }
 }
 

@@ -3,9 +3,7 @@
 
 /// `nanos` as DateTime64(9) nanoseconds, or None when it is 0 (OTLP's "unset") or past the year 2262.
 pub fn nanos_or(nanos: u64) -> Option<i64> {
-    (nanos != 0)
-        .then_some(nanos)
-        .and_then(|n| i64::try_from(n).ok())
+    (nanos != 0).then_some(nanos).and_then(|n| i64::try_from(n).ok())
 }
 
 /// Parses `2026-11-25T08:01:49.035Z` (RFC 3339, UTC or with an offset) into nanoseconds since the epoch.
@@ -18,22 +16,13 @@ pub fn parse_rfc3339_nanos(text: &str) -> Option<i64> {
     let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
     let mut parts = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (hour, minute, second) = (parts.next()??, parts.next()??, parts.next()??);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     if !fraction.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let digits: String = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(9)
-        .collect();
+    let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
     let nanos_part: i64 = digits.parse().ok()?;
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
@@ -48,10 +37,7 @@ fn split_offset(rest: &str) -> Option<(&str, i64)> {
     let (clock, offset) = rest.split_at(at);
     let sign = if offset.starts_with('-') { -1 } else { 1 };
     let (h, m) = offset[1..].split_once(':')?;
-    Some((
-        clock,
-        sign * (h.parse::<i64>().ok()? * 3_600 + m.parse::<i64>().ok()? * 60),
-    ))
+    Some((clock, sign * (h.parse::<i64>().ok()? * 3_600 + m.parse::<i64>().ok()? * 60)))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -72,14 +58,8 @@ mod tests {
     #[test]
     fn claude_code_event_timestamps_parse() {
         // 1795593709035000000 is the timeUnixNano of the same record in the fixtures.
-        assert_eq!(
-            parse_rfc3339_nanos("2026-11-25T08:01:49.035Z"),
-            Some(1_795_593_709_035_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339_nanos("2026-11-25T09:01:49.035+01:00"),
-            Some(1_795_593_709_035_000_000)
-        );
+        assert_eq!(parse_rfc3339_nanos("2026-11-25T08:01:49.035Z"), Some(1_795_593_709_035_000_000));
+        assert_eq!(parse_rfc3339_nanos("2026-11-25T09:01:49.035+01:00"), Some(1_795_593_709_035_000_000));
         assert_eq!(parse_rfc3339_nanos("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339_nanos("yesterday"), None);
         assert_eq!(parse_rfc3339_nanos("2026-13-01T00:00:00Z"), None);

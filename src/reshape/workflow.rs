@@ -47,11 +47,7 @@ impl StageMap {
 /// Attributes the workflow of one record from its own attributes, then its resource's.
 pub fn attribute(record: &Fields<'_>, resource: &Fields<'_>, stages: &StageMap) -> Workflow {
     let text = |key: Key| -> Option<String> {
-        record
-            .get(key)
-            .or_else(|| resource.get(key))
-            .map(to_text)
-            .filter(|s| !s.is_empty())
+        record.get(key).or_else(|| resource.get(key)).map(to_text).filter(|s| !s.is_empty())
     };
     let agent = record
         .get(Key::AgentName)
@@ -59,13 +55,9 @@ pub fn attribute(record: &Fields<'_>, resource: &Fields<'_>, stages: &StageMap) 
         .filter(|s| !s.is_empty())
         .or_else(|| text(Key::Agent))
         .unwrap_or_default();
-    let stage = text(Key::Stage)
-        .or_else(|| stages.stage_of(&agent).map(str::to_string))
-        .unwrap_or_default();
+    let stage = text(Key::Stage).or_else(|| stages.stage_of(&agent).map(str::to_string)).unwrap_or_default();
     Workflow {
-        workflow_id: text(Key::WorkflowId)
-            .or_else(|| text(Key::WorkflowRunId))
-            .unwrap_or_default(),
+        workflow_id: text(Key::WorkflowId).or_else(|| text(Key::WorkflowRunId)).unwrap_or_default(),
         workflow_path: text(Key::WorkflowPath).unwrap_or_default(),
         complexity: text(Key::Complexity).unwrap_or_default(),
         stage,
@@ -86,9 +78,7 @@ mod tests {
             .iter()
             .map(|(k, v)| KeyValue {
                 key: k.to_string(),
-                value: Some(AnyValue {
-                    value: Some(Value::StringValue(v.to_string())),
-                }),
+                value: Some(AnyValue { value: Some(Value::StringValue(v.to_string())) }),
             })
             .collect()
     }
@@ -99,19 +89,12 @@ mod tests {
 
     fn run(record: &[(&str, &str)], resource: &[(&str, &str)]) -> Workflow {
         let (record, resource) = (attrs(record), attrs(resource));
-        attribute(
-            &Fields::new(&record),
-            &Fields::new(&resource),
-            &default_stages(),
-        )
+        attribute(&Fields::new(&record), &Fields::new(&resource), &default_stages())
     }
 
     #[test]
     fn the_record_wins_over_the_resource() {
-        let w = run(
-            &[("workflow_id", "rec"), ("stage", "plan")],
-            &[("workflow_id", "res"), ("stage", "review")],
-        );
+        let w = run(&[("workflow_id", "rec"), ("stage", "plan")], &[("workflow_id", "res"), ("stage", "review")]);
         assert_eq!((w.workflow_id.as_str(), w.stage.as_str()), ("rec", "plan"));
     }
 
@@ -123,32 +106,20 @@ mod tests {
 
     #[test]
     fn workflow_run_id_stands_in_for_a_missing_workflow_id() {
-        assert_eq!(
-            run(&[("workflow.run_id", "run-9")], &[]).workflow_id,
-            "run-9"
-        );
-        assert_eq!(
-            run(&[("workflow.run_id", "run-9")], &[("workflow_id", "w")]).workflow_id,
-            "w"
-        );
+        assert_eq!(run(&[("workflow.run_id", "run-9")], &[]).workflow_id, "run-9");
+        assert_eq!(run(&[("workflow.run_id", "run-9")], &[("workflow_id", "w")]).workflow_id, "w");
         assert_eq!(run(&[], &[]).workflow_id, "");
     }
 
     #[test]
     fn a_subagent_is_named_by_agent_name_and_staged_through_the_map() {
-        let w = run(
-            &[("agent.name", "reviewer"), ("agent", "master")],
-            &[("agent", "master")],
-        );
+        let w = run(&[("agent.name", "reviewer"), ("agent", "master")], &[("agent", "master")]);
         assert_eq!((w.agent.as_str(), w.stage.as_str()), ("reviewer", "review"));
     }
 
     #[test]
     fn an_explicit_stage_beats_the_map_and_unknown_agents_get_none() {
-        assert_eq!(
-            run(&[("agent", "analyst"), ("stage", "plan")], &[]).stage,
-            "plan"
-        );
+        assert_eq!(run(&[("agent", "analyst"), ("stage", "plan")], &[]).stage, "plan");
         assert_eq!(run(&[("agent.name", "general-purpose")], &[]).stage, "");
         assert_eq!(run(&[("agent", "planner")], &[]).stage, "plan");
     }

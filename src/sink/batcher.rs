@@ -41,14 +41,9 @@ pub struct BatcherHandle<T> {
 impl<T: Table> BatcherHandle<T> {
     /// Queues rows; the receiver resolves when they are committed. The queue itself is unbounded because the
     /// sink's semaphore already bounds the rows in flight.
-    pub fn submit(
-        &self,
-        rows: Vec<T>,
-    ) -> Result<oneshot::Receiver<Result<(), SinkError>>, SinkError> {
+    pub fn submit(&self, rows: Vec<T>) -> Result<oneshot::Receiver<Result<(), SinkError>>, SinkError> {
         let (done, receiver) = oneshot::channel();
-        self.sender
-            .send(Submission { rows, done })
-            .map_err(|_| SinkError::ShuttingDown)?;
+        self.sender.send(Submission { rows, done }).map_err(|_| SinkError::ShuttingDown)?;
         Ok(receiver)
     }
 }
@@ -65,29 +60,16 @@ pub struct Batcher<T> {
 
 impl<T: Table> Batcher<T> {
     /// Spawns the task for table `T::TABLE` onto `tasks`.
-    pub fn spawn(
-        tasks: &mut JoinSet<()>,
-        client: clickhouse::Client,
-        limits: Limits,
-    ) -> BatcherHandle<T> {
+    pub fn spawn(tasks: &mut JoinSet<()>, client: clickhouse::Client, limits: Limits) -> BatcherHandle<T> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let batcher = Batcher {
-            client,
-            limits,
-            rows: Vec::new(),
-            bytes: 0,
-            waiting: Vec::new(),
-            oldest: None,
-        };
+        let batcher = Batcher { client, limits, rows: Vec::new(), bytes: 0, waiting: Vec::new(), oldest: None };
         tasks.spawn(batcher.run(receiver));
         BatcherHandle { sender }
     }
 
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Submission<T>>) {
         loop {
-            let deadline = self
-                .oldest
-                .map(|t| tokio::time::Instant::from_std(t + self.limits.max_delay));
+            let deadline = self.oldest.map(|t| tokio::time::Instant::from_std(t + self.limits.max_delay));
             tokio::select! {
                 submission = receiver.recv() => match submission {
                     Some(submission) => {
@@ -107,11 +89,7 @@ impl<T: Table> Batcher<T> {
     }
 
     fn add(&mut self, submission: Submission<T>) {
-        self.bytes += submission
-            .rows
-            .iter()
-            .map(Table::estimated_bytes)
-            .sum::<usize>();
+        self.bytes += submission.rows.iter().map(Table::estimated_bytes).sum::<usize>();
         self.oldest.get_or_insert_with(Instant::now);
         if self.rows.is_empty() {
             self.rows = submission.rows;
@@ -138,8 +116,7 @@ impl<T: Table> Batcher<T> {
         metrics::histogram!(names::BATCH_ROWS, "table" => table).record(rows.len() as f64);
         match &result {
             Ok(()) => {
-                metrics::counter!(names::ROWS_INSERTED, "table" => table)
-                    .increment(rows.len() as u64);
+                metrics::counter!(names::ROWS_INSERTED, "table" => table).increment(rows.len() as u64);
                 tracing::debug!(table, rows = rows.len(), bytes, elapsed, "inserted");
             }
             Err(error) => {
@@ -161,11 +138,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn insert<T: Table>(
-    client: &clickhouse::Client,
-    rows: &[T],
-    timeout: Duration,
-) -> Result<(), SinkError> {
+async fn insert<T: Table>(client: &clickhouse::Client, rows: &[T], timeout: Duration) -> Result<(), SinkError> {
     let attempt = async {
         let mut insert = client.insert::<T>(T::TABLE).await?;
         for row in rows {

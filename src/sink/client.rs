@@ -26,9 +26,6 @@ pub async fn check_ready(client: &clickhouse::Client, database: &str) -> Result<
     if found as usize == TABLES.len() {
         Ok(())
     } else {
-        Err(format!(
-            "schema incomplete: {found} of {} tables present; run `tokenledger schema apply`",
-            TABLES.len()
-        ))
+        Err(format!("schema incomplete: {found} of {} tables present; run `tokenledger schema apply`", TABLES.len()))
     }
 }

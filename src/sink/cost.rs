@@ -43,11 +43,7 @@ const TOKEN_TYPES: [&str; 4] = ["input", "output", "cacheRead", "cacheCreation"]
 impl CostCounters {
     /// Counters with the configured limits.
     pub fn new(max_series: usize, idle: Duration) -> CostCounters {
-        CostCounters {
-            max_series,
-            idle,
-            state: Mutex::new(State::default()),
-        }
+        CostCounters { max_series, idle, state: Mutex::new(State::default()) }
     }
 
     /// Reads what `rows` would add; cheap, and done before the rows move to the batchers.
@@ -55,18 +51,8 @@ impl CostCounters {
         Tally(
             rows.iter()
                 .map(|r| {
-                    let labels = (
-                        r.workflow_id.clone(),
-                        r.stage.clone(),
-                        r.agent.clone(),
-                        r.model.clone(),
-                    );
-                    let tokens = [
-                        r.input_tokens,
-                        r.output_tokens,
-                        r.cache_read_tokens,
-                        r.cache_creation_tokens,
-                    ];
+                    let labels = (r.workflow_id.clone(), r.stage.clone(), r.agent.clone(), r.model.clone());
+                    let tokens = [r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_creation_tokens];
                     (r.event_key, labels, r.cost_usd, tokens)
                 })
                 .collect(),
@@ -78,22 +64,14 @@ impl CostCounters {
         if tally.0.is_empty() {
             return;
         }
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         for (key, labels, cost, tokens) in tally.0 {
             if !state.remember(key) {
                 continue;
             }
             let (workflow, stage, agent, model) = self.admit(&mut state, labels, now);
-            let labels = [
-                ("workflow_id", workflow),
-                ("stage", stage),
-                ("agent", agent),
-                ("model", model),
-            ];
+            let labels = [("workflow_id", workflow), ("stage", stage), ("agent", agent), ("model", model)];
             // A gauge only ever increased: the `metrics` crate's counters are integers and cost is fractional.
             metrics::gauge!(names::COST_USD, &labels).increment(cost);
             for (token_type, count) in TOKEN_TYPES.iter().zip(tokens) {
@@ -112,9 +90,7 @@ impl CostCounters {
         }
         if state.series.len() >= self.max_series {
             let idle = self.idle;
-            state
-                .series
-                .retain(|_, seen| now.duration_since(*seen) < idle);
+            state.series.retain(|_, seen| now.duration_since(*seen) < idle);
         }
         if state.series.len() >= self.max_series {
             metrics::counter!(names::SERIES_OVERFLOW).increment(1);

@@ -48,11 +48,7 @@ pub struct SinkTasks(JoinSet<()>);
 impl SinkTasks {
     /// Waits until every batcher has flushed and stopped, or `timeout` passes. Returns whether all stopped.
     pub async fn drained(mut self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, async {
-            while self.0.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok()
+        tokio::time::timeout(timeout, async { while self.0.join_next().await.is_some() {} }).await.is_ok()
     }
 }
 
@@ -95,33 +91,17 @@ impl Sink {
             return Ok(());
         }
         if count > self.max_pending_rows {
-            return Err(SinkError::TooLarge {
-                rows: count,
-                limit: self.max_pending_rows,
-            });
+            return Err(SinkError::TooLarge { rows: count, limit: self.max_pending_rows });
         }
-        let permits = u32::try_from(count).map_err(|_| SinkError::TooLarge {
-            rows: count,
-            limit: self.max_pending_rows,
-        })?;
+        let permits =
+            u32::try_from(count).map_err(|_| SinkError::TooLarge { rows: count, limit: self.max_pending_rows })?;
         // Held until the commits are in: this is what bounds memory.
-        let _permit = self
-            .pending
-            .clone()
-            .try_acquire_many_owned(permits)
-            .map_err(|_| SinkError::Overloaded)?;
+        let _permit = self.pending.clone().try_acquire_many_owned(permits).map_err(|_| SinkError::Overloaded)?;
         metrics::gauge!(crate::telemetry::names::PENDING_ROWS)
             .set((self.max_pending_rows - self.pending.available_permits()) as f64);
 
         let cost = self.cost.tally(&rows.api_requests);
-        let Rows {
-            api_requests,
-            tool_results,
-            api_errors,
-            subagents,
-            events,
-            metrics: metric_rows,
-        } = rows;
+        let Rows { api_requests, tool_results, api_errors, subagents, events, metrics: metric_rows } = rows;
         let t = &self.tables;
         let acks = [
             submit(&t.api_requests, api_requests),

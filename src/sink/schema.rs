@@ -2,14 +2,8 @@
 
 /// The schema files in the order they are applied.
 pub const FILES: [(&str, &str); 2] = [
-    (
-        "001_tables.sql",
-        include_str!("../../clickhouse/001_tables.sql"),
-    ),
-    (
-        "002_views.sql",
-        include_str!("../../clickhouse/002_views.sql"),
-    ),
+    ("001_tables.sql", include_str!("../../clickhouse/001_tables.sql")),
+    ("002_views.sql", include_str!("../../clickhouse/002_views.sql")),
 ];
 
 /// Every statement of the schema, in order: statements end with `;` at the end of a line; `--` lines are
@@ -19,8 +13,7 @@ pub fn statements() -> Vec<String> {
     for (_, text) in FILES {
         let mut current = String::new();
         for line in text.lines() {
-            if line.trim_start().starts_with("--") || (current.is_empty() && line.trim().is_empty())
-            {
+            if line.trim_start().starts_with("--") || (current.is_empty() && line.trim().is_empty()) {
                 continue;
             }
             current.push_str(line);
@@ -45,10 +38,7 @@ pub fn print(database: &str) -> String {
 }
 
 /// Creates the database and applies every statement (all idempotent).
-pub async fn apply(
-    client: &clickhouse::Client,
-    database: &str,
-) -> Result<usize, clickhouse::error::Error> {
+pub async fn apply(client: &clickhouse::Client, database: &str) -> Result<usize, clickhouse::error::Error> {
     // The database may not exist yet, so this one statement runs without it.
     client
         .clone()
@@ -70,17 +60,9 @@ mod tests {
     #[test]
     fn statements_split_on_line_ending_semicolons() {
         let statements = statements();
-        let creates = statements
-            .iter()
-            .filter(|s| s.starts_with("CREATE TABLE IF NOT EXISTS"))
-            .count();
-        let views = statements
-            .iter()
-            .filter(|s| s.starts_with("CREATE OR REPLACE VIEW"))
-            .count();
+        let creates = statements.iter().filter(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")).count();
+        let views = statements.iter().filter(|s| s.starts_with("CREATE OR REPLACE VIEW")).count();
         assert_eq!((creates, views), (7, 3), "{statements:#?}");
-        assert!(statements
-            .iter()
-            .all(|s| !s.contains("\n--") && !s.ends_with(';')));
+        assert!(statements.iter().all(|s| !s.contains("\n--") && !s.ends_with(';')));
     }
 }

@@ -25,18 +25,22 @@ What is implemented (ClickHouse semantics unless noted):
   data is streamed to a temporary file and run as `INSERT ... FROM INFILE ... FORMAT X`.
 - `decompress=1`: the body is in ClickHouse's native compressed block framing (LZ4 or
   none), checksums verified. `compress=1`: the response is framed the same way (LZ4).
-- Request `Content-Encoding` gzip, deflate, xz, lz4; response `Accept-Encoding` gzip,
-  deflate, lz4 (when `enable_http_compression` is on, its default in 26.9). No zstd/br.
+- Request `Content-Encoding` gzip, deflate, xz, bz2, lz4; response `Accept-Encoding` gzip,
+  deflate, lz4 (when `enable_http_compression` is on, its default in 26.9); no zstd or br,
+  so a client asking only for those gets a plain body. Error bodies are never compressed.
 - Chunked request bodies, HTTP/1.1 keep-alive, Content-Length on every response.
 - Errors: `Code: N. DB::Exception: ... (NAME) (version V (official build))`, the
   `X-ClickHouse-Exception-Code` header, and ClickHouse's mapping of codes to HTTP statuses.
+- Response headers X-ClickHouse-Query-Id (`query_id` or a new UUID), -Format, -Summary
+  (read/written rows and bytes, elapsed; result_rows is always 0), -Timezone.
 
 Differences from a real server: one shared engine session serves all requests one at a
 time (`session_id`/`session_timeout` are ignored, so temporary tables and `SET` are not
 per-session; a `SET` statement sent as a query is undone after its request); results are
-buffered whole (as with `wait_end_of_query=1`), so errors never arrive mid-body; GET does
-not imply readonly; the `readonly` parameter is ignored; external tables in multipart
-bodies are rejected.
+buffered whole (as with `wait_end_of_query=1`), so errors never arrive mid-body and no
+X-ClickHouse-Exception-Tag is sent; GET does not imply readonly; the `readonly` parameter
+is ignored; external tables in multipart bodies are rejected; an INSERT's data always goes
+through a file, so `async_insert=1` inserts are visible as soon as the request returns.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ TOO_LARGE_SIZE_COMPRESSED = (39, "TOO_LARGE_SIZE_COMPRESSED")
 CHECKSUM_DOESNT_MATCH = (40, "CHECKSUM_DOESNT_MATCH")
 NOT_IMPLEMENTED = (48, "NOT_IMPLEMENTED")
 UNKNOWN_COMPRESSION_METHOD = (89, "UNKNOWN_COMPRESSION_METHOD")
+UNKNOWN_SETTING = (115, "UNKNOWN_SETTING")
 CANNOT_DECOMPRESS = (271, "CANNOT_DECOMPRESS")
 BAD_REQUEST_PARAMETER = (408, "BAD_REQUEST_PARAMETER")
 POCO_EXCEPTION = (1000, "POCO_EXCEPTION")
@@ -713,11 +718,12 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
         self._query_id = params.get("query_id") or str(uuid.uuid4())
         self._raw_body = self._iter_raw_body()
 
-        if content_type.lower().startswith("multipart/form-data"):
+        # A multipart body is a form whose fields add to the URL parameters; any other body
+        # continues the query text.
+        body_follows = not content_type.lower().startswith("multipart/form-data")
+        if not body_follows:
             params.update(self._read_form(content_type, params))
-            query_param, body_follows = params.get("query", ""), False
-        else:
-            query_param, body_follows = params.get("query", ""), True
+        query_param = self._log_sql = params.get("query", "")
 
         database = self.headers.get("X-ClickHouse-Database") or params.get("database") or "default"
         default_format = self.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
@@ -727,7 +733,7 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
             if name in _RESERVED_PARAMS or name.startswith("param_") or not name:
                 continue
             if not _SETTING_NAME.match(name):
-                raise ClickHouseError((115, "UNKNOWN_SETTING"), f"Unknown setting '{name}'")
+                raise ClickHouseError(UNKNOWN_SETTING, f"Unknown setting '{name}'")
             settings[name] = value
         decompress = params.get("decompress", "0") not in ("0", "", "false")
 
@@ -746,6 +752,7 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
             text = prefix + body if body else prefix[:-1]
         else:
             text = body
+            self._log_sql = _sql_text(text[:200])
             insert = parse_insert_with_data(text)
         if insert is not None:
             data_path = self._write_scratch(text[insert.data_start:].encode("latin-1"))
@@ -988,6 +995,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data-dir", help="persistent engine directory (default: a temporary one)")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the process that started this one exits"
+    )
     args = parser.parse_args(argv)
 
     owned_dir = None
@@ -1007,6 +1017,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_with_parent:
+        # Test binaries start one front each and never stop it: follow them out instead of lingering.
+        parent = os.getppid()
+
+        def watch_parent() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            log("parent exited: stopping")
+            server.shutdown()
+
+        threading.Thread(target=watch_parent, daemon=True).start()
 
     print(f"LISTENING {server.server_address[1]}", flush=True)
     log(f"ClickHouse {engine.version} (chdb) on {args.host}:{server.server_address[1]}, data in {data_dir}")

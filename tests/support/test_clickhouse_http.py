@@ -4,7 +4,8 @@ Run with the project's venv (no pytest needed):
 
     .venv/bin/python -m unittest discover -s tests/support -p 'test_clickhouse_http.py' -v
 
-The server runs as a subprocess, exactly as the Rust tests start it. Requests are built
+Set CLICKHOUSE_HTTP_TEST_LOG=1 to see the server's log. The server runs as a subprocess,
+as the Rust tests start it. Requests are built
 here by hand, including the ones the `clickhouse` crate 0.15 sends (LZ4 block framing with
 `decompress=1` and chunked encoding for inserts, `Accept-Encoding: lz4` and multipart
 query parameters for queries), so the framing code below is written independently of the
@@ -226,7 +227,7 @@ class ClickHouseHttpTest(unittest.TestCase):
         code = cls.server.stop()
         log = cls.server.stderr()
         cls.server.log.close()
-        if code != 0:
+        if code != 0 or os.environ.get("CLICKHOUSE_HTTP_TEST_LOG"):
             print(log, file=sys.stderr)
         assert code == 0, f"server exited with {code}"
 

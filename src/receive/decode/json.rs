@@ -18,31 +18,15 @@ use crate::reshape::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
 
 /// Decodes an ExportLogsServiceRequest in OTLP/JSON.
 pub fn decode_logs(body: &[u8]) -> Result<LogsRequest, DecodeError> {
-    decode(
-        body,
-        "resourceLogs",
-        "scopeLogs",
-        "logRecords",
-        "log record",
-        decode_record::<LogRecord>,
-    )
+    decode(body, "resourceLogs", "scopeLogs", "logRecords", "log record", decode_record::<LogRecord>)
 }
 
 /// Decodes an ExportMetricsServiceRequest in OTLP/JSON. A metric with an unreadable value is rejected whole
 /// (its attributes sit inside its data points).
 pub fn decode_metrics(body: &[u8]) -> Result<MetricsRequest, DecodeError> {
-    decode(
-        body,
-        "resourceMetrics",
-        "scopeMetrics",
-        "metrics",
-        "metric",
-        |v| {
-            Metric::deserialize(v)
-                .map(Decoded::whole)
-                .map_err(|e| e.to_string())
-        },
-    )
+    decode(body, "resourceMetrics", "scopeMetrics", "metrics", "metric", |v| {
+        Metric::deserialize(v).map(Decoded::whole).map_err(|e| e.to_string())
+    })
 }
 
 /// Counts the spans of an ExportTraceServiceRequest in OTLP/JSON (spans are not stored).
@@ -84,10 +68,7 @@ fn decode<T>(
     }
     let mut request = Request::default();
     for resource_group in array(&root, resources_key)? {
-        let resource = match resource_group
-            .get("resource")
-            .and_then(|r| r.get("attributes"))
-        {
+        let resource = match resource_group.get("resource").and_then(|r| r.get("attributes")) {
             Some(attributes) => lenient_attributes(attributes).0,
             None => Vec::new(),
         };
@@ -105,20 +86,14 @@ fn decode<T>(
                     Err(error) => request.reject(format!("{what} {index}: {error}")),
                 }
             }
-            request.groups.push(Scoped {
-                resource: resource.clone(),
-                scope_name,
-                items,
-            });
+            request.groups.push(Scoped { resource: resource.clone(), scope_name, items });
         }
     }
     Ok(request)
 }
 
 /// A log record: whole when it deserializes, else without its attributes plus whichever of them can be read.
-fn decode_record<T: DeserializeOwned + WithAttributes>(
-    value: &Value,
-) -> Result<Decoded<T>, String> {
+fn decode_record<T: DeserializeOwned + WithAttributes>(value: &Value) -> Result<Decoded<T>, String> {
     if let Ok(record) = T::deserialize(value) {
         return Ok(Decoded::whole(record));
     }
@@ -127,17 +102,10 @@ fn decode_record<T: DeserializeOwned + WithAttributes>(
     };
     let mut without_attributes = fields.clone();
     let attributes = without_attributes.remove("attributes");
-    let mut record =
-        T::deserialize(&Value::Object(without_attributes)).map_err(|e| e.to_string())?;
-    let (attributes, unreadable_keys) = attributes
-        .as_ref()
-        .map(lenient_attributes)
-        .unwrap_or_default();
+    let mut record = T::deserialize(&Value::Object(without_attributes)).map_err(|e| e.to_string())?;
+    let (attributes, unreadable_keys) = attributes.as_ref().map(lenient_attributes).unwrap_or_default();
     record.set_attributes(attributes);
-    Ok(Decoded {
-        item: record,
-        unreadable_keys,
-    })
+    Ok(Decoded { item: record, unreadable_keys })
 }
 
 /// Records whose attributes can be replaced after a lenient read.
@@ -168,9 +136,7 @@ fn lenient_attributes(value: &Value) -> (Vec<KeyValue>, Vec<String>) {
                     let raw = item.get("value").map(Value::to_string).unwrap_or_default();
                     attributes.push(KeyValue {
                         key: key.to_string(),
-                        value: Some(AnyValue {
-                            value: Some(OtlpValue::StringValue(raw)),
-                        }),
+                        value: Some(AnyValue { value: Some(OtlpValue::StringValue(raw)) }),
                     });
                     unreadable.push(key.to_string());
                 }

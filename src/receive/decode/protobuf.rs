@@ -50,28 +50,19 @@ struct LazyScopeGroup {
 /// Decodes an ExportLogsServiceRequest body.
 pub fn decode_logs(body: Bytes) -> Result<LogsRequest, DecodeError> {
     let lazy = LazyLogsRequest::decode(body)?;
-    Ok(decode_groups(lazy.resource_logs, "log record", |bytes| {
-        LogRecord::decode(bytes)
-    }))
+    Ok(decode_groups(lazy.resource_logs, "log record", |bytes| LogRecord::decode(bytes)))
 }
 
 /// Decodes an ExportMetricsServiceRequest body.
 pub fn decode_metrics(body: Bytes) -> Result<MetricsRequest, DecodeError> {
     let lazy = LazyMetricsRequest::decode(body)?;
-    Ok(decode_groups(lazy.resource_metrics, "metric", |bytes| {
-        Metric::decode(bytes)
-    }))
+    Ok(decode_groups(lazy.resource_metrics, "metric", |bytes| Metric::decode(bytes)))
 }
 
 /// Decodes an ExportTraceServiceRequest body and counts its spans (spans are not stored).
 pub fn count_spans(body: Bytes) -> Result<usize, DecodeError> {
     let request = ExportTraceServiceRequest::decode(body)?;
-    Ok(request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum())
+    Ok(request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum())
 }
 
 fn decode_groups<T>(

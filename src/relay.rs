@@ -1,0 +1,96 @@
+//! The running relay: the OTLP listeners, the admin listener and the sink, started together and stopped in
+//! stages (stop accepting and finish requests in flight, then flush the batchers). Takes its listeners and its
+//! shutdown signal, so tests run it on port 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::receive::{grpc, http, Ingest};
+use crate::reshape::StageMap;
+use crate::sink::{client, CostCounters, Sink};
+use crate::telemetry::{self, Readiness};
+
+/// How long the batchers get to flush after the listeners stop.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running parts, for `serve` and for tests that bind port 0.
+pub struct Relay {
+    ingest: Arc<Ingest>,
+    tasks: crate::sink::SinkTasks,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl Relay {
+    /// Starts the sink and builds the listeners' state.
+    pub fn start(
+        config: &Config,
+        client: clickhouse::Client,
+        prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Relay {
+        let cost = Arc::new(CostCounters::new(
+            config.cost_metrics.max_series,
+            Duration::from_secs(config.cost_metrics.idle_secs),
+        ));
+        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost);
+        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), sink);
+        let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
+        Relay { ingest, tasks, prometheus }
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish, and flushes.
+    pub async fn serve(
+        self,
+        grpc_listener: TcpListener,
+        http_listener: TcpListener,
+        admin_listener: TcpListener,
+        readiness: impl Readiness,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let admin = telemetry::admin_router(self.prometheus.clone(), readiness);
+        let admin_task = tokio::spawn({
+            let stopped = signal(stopped.clone());
+            async move { axum::serve(admin_listener, admin).with_graceful_shutdown(stopped).await }
+        });
+        let grpc_task = tokio::spawn(grpc::serve(grpc_listener, self.ingest.clone(), signal(stopped.clone())));
+        let http_task = tokio::spawn(http::serve(http_listener, self.ingest.clone(), signal(stopped)));
+
+        shutdown.await;
+        tracing::info!("shutting down: no new requests; finishing those in flight");
+        let _ = stop.send(true);
+        grpc_task.await?.context("OTLP/gRPC listener")?;
+        http_task.await?.context("OTLP/HTTP listener")?;
+        // The listeners held the last pipelines; dropping ours closes the batchers' channels so they flush.
+        drop(self.ingest);
+        if !self.tasks.drained(DRAIN_TIMEOUT).await {
+            tracing::error!(
+                "batchers did not flush within {DRAIN_TIMEOUT:?}; rows not yet answered were not acknowledged"
+            );
+        }
+        admin_task.await?.context("admin listener")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Ready when ClickHouse answers and the schema is in place.
+pub struct ClickHouseReady {
+    /// The relay's client.
+    pub client: clickhouse::Client,
+    /// The configured database.
+    pub database: String,
+}
+
+impl Readiness for ClickHouseReady {
+    async fn check(&self) -> Result<(), String> {
+        client::check_ready(&self.client, &self.database).await
+    }
+}

@@ -1,0 +1,17 @@
+//! The real Claude Code payloads in tests/fixtures/.
+
+use std::path::PathBuf;
+
+/// The captured runs (one folder each).
+pub const FIXTURE_RUNS: [&str; 5] =
+    ["analyze-plain", "plan-plain", "implement-bash", "review-bash", "subagent-builtin"];
+
+/// tests/fixtures/claude-code-2.1.331
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-code-2.1.331")
+}
+
+/// A fixture file's bytes, or None when the run has no such file (it has the other encoding).
+pub fn fixture(run: &str, file: &str) -> Option<Vec<u8>> {
+    std::fs::read(dir().join(run).join(file)).ok()
+}

@@ -1,0 +1,97 @@
+//! A relay running in this process on 127.0.0.1:0, stopped like SIGTERM stops the real one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokenledger::config::Config;
+use tokenledger::relay::{ClickHouseReady, Relay};
+use tokio::net::TcpListener;
+
+/// A running relay and its addresses.
+pub struct TestRelay {
+    /// OTLP/gRPC address.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP address.
+    pub http: SocketAddr,
+    /// Admin (/metrics) address.
+    pub admin: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a relay with `config` (addresses are replaced by port 0 on loopback).
+pub async fn start(config: Config) -> TestRelay {
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (grpc_addr, http_addr, admin_addr) =
+        (grpc.local_addr().unwrap(), http.local_addr().unwrap(), admin.local_addr().unwrap());
+    let prometheus = tokenledger::telemetry::install_recorder(Duration::from_secs(3600)).unwrap();
+    let client = tokenledger::sink::client::build(&config.clickhouse);
+    let readiness = ClickHouseReady { client: client.clone(), database: config.clickhouse.database.clone() };
+    let relay = Relay::start(&config, client, prometheus);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(relay.serve(grpc, http, admin, readiness, async move {
+        let _ = stopped.await;
+    }));
+    TestRelay { grpc: grpc_addr, http: http_addr, admin: admin_addr, stop: Some(stop), task: Some(task) }
+}
+
+impl TestRelay {
+    /// Stops like SIGTERM: no new requests, requests in flight finish, batchers flush. Waits for the end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("relay task").expect("relay stopped cleanly");
+        }
+    }
+
+    /// OTLP/HTTP URL of a path (`/v1/logs`).
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// The /metrics text.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin)).await.unwrap().text().await.unwrap()
+    }
+}
+
+/// Posts one fixture file to the relay over OTLP/HTTP in its own encoding; returns the status and body.
+pub async fn post_fixture(relay: &TestRelay, run: &str, file: &str) -> (reqwest::StatusCode, Vec<u8>) {
+    let body = super::fixtures::fixture(run, file).unwrap_or_else(|| panic!("no fixture {run}/{file}"));
+    let path = if file.starts_with("logs") { "/v1/logs" } else { "/v1/metrics" };
+    let content_type = if file.ends_with(".json") { "application/json" } else { "application/x-protobuf" };
+    let response = reqwest::Client::new()
+        .post(relay.http_url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.bytes().await.unwrap().to_vec())
+}
+
+/// Every fixture file of every run, logs and metrics.
+pub fn fixture_files() -> Vec<(&'static str, String)> {
+    let mut files = Vec::new();
+    for run in super::fixtures::FIXTURE_RUNS {
+        for entry in std::fs::read_dir(super::fixtures::dir().join(run)).unwrap() {
+            files.push((run, entry.unwrap().file_name().to_string_lossy().into_owned()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Applies the schema, then sends every fixture through a relay into `db`, and stops the relay.
+pub async fn send_fixtures(db: &super::clickhouse::TestDb) {
+    let relay = start(db.config()).await;
+    for (run, file) in fixture_files() {
+        let (status, body) = post_fixture(&relay, run, &file).await;
+        assert!(status.is_success(), "{run}/{file}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    relay.shutdown().await;
+}
