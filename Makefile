@@ -1,0 +1,47 @@
+# tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
+# Code CLI), then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
+
+PYTHON       ?= python3
+VENV         := .venv
+VENV_PY      := $(VENV)/bin/python
+CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
+
+.PHONY: test deps venv claude unit python-tests bench lint clean
+
+test: deps
+	cargo test --all-targets --no-fail-fast
+	$(MAKE) python-tests
+
+deps: venv claude
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/support/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/support/requirements.txt
+	touch $@
+
+claude: $(CLAUDE_BIN)
+
+$(CLAUDE_BIN):
+	tests/support/fetch_claude.sh >/dev/null
+
+# The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
+python-tests: venv
+	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
+
+unit:
+	cargo test --lib
+
+bench: deps
+	cargo bench --bench pipeline
+	cargo run --release --example bench_end_to_end
+	cargo run --release --example bench_storage
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .cache
