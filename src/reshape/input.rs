@@ -37,7 +37,7 @@ pub struct Scoped<T> {
 pub struct Request<T> {
     /// Groups of readable records.
     pub groups: Vec<Scoped<T>>,
-    /// Records that could not be read at all, with the reason; they are rejected and counted.
+    /// Records that could not be read at all, with the reason (plus request-wide warnings, which count none).
     pub unreadable: Vec<String>,
     /// How many records `unreadable` stands for (a lost metric may hide several data points; counted as one).
     pub unreadable_count: u64,

@@ -18,15 +18,51 @@ use crate::reshape::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
 
 /// Decodes an ExportLogsServiceRequest in OTLP/JSON.
 pub fn decode_logs(body: &[u8]) -> Result<LogsRequest, DecodeError> {
-    decode(body, "resourceLogs", "scopeLogs", "logRecords", "log record", decode_record::<LogRecord>)
+    decode(body, "resourceLogs", "scopeLogs", "logRecords", "log record", |v| {
+        decode_record::<LogRecord>(v).map_err(Rejection::one)
+    })
 }
 
-/// Decodes an ExportMetricsServiceRequest in OTLP/JSON. A metric with an unreadable value is rejected whole
-/// (its attributes sit inside its data points).
+/// Decodes an ExportMetricsServiceRequest in OTLP/JSON. A metric with an unreadable value is rejected whole,
+/// counted as all its data points (its attributes sit inside them).
 pub fn decode_metrics(body: &[u8]) -> Result<MetricsRequest, DecodeError> {
-    decode(body, "resourceMetrics", "scopeMetrics", "metrics", "metric", |v| {
-        Metric::deserialize(v).map(Decoded::whole).map_err(|e| e.to_string())
-    })
+    decode(body, "resourceMetrics", "scopeMetrics", "metrics", "metric", decode_metric)
+}
+
+/// The JSON keys of Metric's `data` oneof.
+const METRIC_DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+
+fn decode_metric(value: &Value) -> Result<Decoded<Metric>, Rejection> {
+    let metric = Metric::deserialize(value).map_err(|e| Rejection::one(e.to_string()))?;
+    if metric.data.is_some() {
+        return Ok(Decoded::whole(metric));
+    }
+    // `data` is a flattened Option in opentelemetry-proto's serde: an unreadable value inside it turns the whole
+    // oneof into None instead of an error. Find the error and the points it hides.
+    for key in METRIC_DATA_KEYS {
+        let Some(data) = value.get(key) else { continue };
+        let points = data.get("dataPoints").and_then(Value::as_array).map_or(1, |p| p.len().max(1)) as u64;
+        let mut single = serde_json::Map::new();
+        single.insert(key.to_string(), data.clone());
+        let error =
+            serde_json::from_value::<opentelemetry_proto::tonic::metrics::v1::metric::Data>(Value::Object(single))
+                .err()
+                .map_or_else(|| "unreadable".to_string(), |e| e.to_string());
+        return Err(Rejection { reason: format!("{}: {key}: {error}", metric.name), count: points });
+    }
+    Ok(Decoded::whole(metric))
+}
+
+/// A record (or metric) that could not be read, and how many records it stands for.
+struct Rejection {
+    reason: String,
+    count: u64,
+}
+
+impl Rejection {
+    fn one(reason: String) -> Rejection {
+        Rejection { reason, count: 1 }
+    }
 }
 
 /// Counts the spans of an ExportTraceServiceRequest in OTLP/JSON (spans are not stored).
@@ -45,6 +81,20 @@ fn parse(body: &[u8]) -> Result<Value, DecodeError> {
     serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
+/// Parses the body; invalid UTF-8 inside strings is replaced with U+FFFD rather than failing every record, and
+/// reported as a warning (Some) in `partial_success`.
+fn parse_lossy(body: &[u8]) -> Result<(Value, Option<String>), DecodeError> {
+    match parse(body) {
+        Ok(value) => Ok((value, None)),
+        Err(error) if std::str::from_utf8(body).is_err() => {
+            let text = String::from_utf8_lossy(body);
+            let value = serde_json::from_str(&text).map_err(|_| error)?;
+            Ok((value, Some("invalid UTF-8 in the request was replaced with U+FFFD".to_string())))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// The array under `key`; absent or null is empty, anything else is a malformed envelope.
 fn array<'a>(object: &'a Value, key: &str) -> Result<&'a [Value], DecodeError> {
     match object.get(key) {
@@ -60,13 +110,15 @@ fn decode<T>(
     scopes_key: &str,
     items_key: &str,
     what: &str,
-    decode_item: impl Fn(&Value) -> Result<Decoded<T>, String>,
+    decode_item: impl Fn(&Value) -> Result<Decoded<T>, Rejection>,
 ) -> Result<Request<T>, DecodeError> {
-    let root = parse(body)?;
+    let (root, warning) = parse_lossy(body)?;
     if !root.is_object() {
         return Err(DecodeError::Json("the request is not a JSON object".into()));
     }
     let mut request = Request::default();
+    // A warning is reported but counts no record as rejected.
+    request.unreadable.extend(warning);
     for resource_group in array(&root, resources_key)? {
         let resource = match resource_group.get("resource").and_then(|r| r.get("attributes")) {
             Some(attributes) => lenient_attributes(attributes).0,
@@ -83,7 +135,10 @@ fn decode<T>(
             for (index, item) in array(scope_group, items_key)?.iter().enumerate() {
                 match decode_item(item) {
                     Ok(decoded) => items.push(decoded),
-                    Err(error) => request.reject(format!("{what} {index}: {error}")),
+                    Err(rejection) => {
+                        request.unreadable.push(format!("{what} {index}: {}", rejection.reason));
+                        request.unreadable_count += rejection.count;
+                    }
                 }
             }
             request.groups.push(Scoped { resource: resource.clone(), scope_name, items });
