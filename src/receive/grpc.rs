@@ -123,8 +123,19 @@ where
             let mut grpc = Grpc::new(RawCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(Export::<S> { ingest, signal: PhantomData }, request).await)
+            let mut response = grpc.unary(Export::<S> { ingest, signal: PhantomData }, request).await;
+            too_large_is_resource_exhausted(&mut response);
+            Ok(response)
         })
+    }
+}
+
+/// tonic answers a message over the decoding limit with OUT_OF_RANGE, which the collector retries forever; the
+/// OTLP answer for "too large" is RESOURCE_EXHAUSTED (without retry info: not retried).
+fn too_large_is_resource_exhausted(response: &mut http::Response<Body>) {
+    let out_of_range = response.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
+    if out_of_range {
+        response.headers_mut().insert("grpc-status", http::HeaderValue::from(tonic::Code::ResourceExhausted as i32));
     }
 }
 

@@ -1,4 +1,5 @@
-//! A relay running in this process on 127.0.0.1:0, stopped like SIGTERM stops the real one.
+//! A relay running in this process on 127.0.0.1:0 (OTLP/HTTP optionally on a chosen port), stopped like SIGTERM
+//! stops the real one.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,8 +22,16 @@ pub struct TestRelay {
 
 /// Starts a relay with `config` (addresses are replaced by port 0 on loopback).
 pub async fn start(config: Config) -> TestRelay {
+    start_on(config, 0).await
+}
+
+/// As [`start`], with OTLP/HTTP on 127.0.0.1:`http_port` (0: any), so a relay can be stopped and started again
+/// where a sender (a collector) keeps sending. Panics if the port cannot be bound.
+pub async fn start_on(config: Config, http_port: u16) -> TestRelay {
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind(("127.0.0.1", http_port))
+        .await
+        .unwrap_or_else(|e| panic!("binding OTLP/HTTP to 127.0.0.1:{http_port}: {e}"));
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (grpc_addr, http_addr, admin_addr) =
         (grpc.local_addr().unwrap(), http.local_addr().unwrap(), admin.local_addr().unwrap());
