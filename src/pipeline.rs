@@ -31,14 +31,15 @@ impl Pipeline {
 
     /// Stores a logs request; Ok once its rows are committed.
     pub async fn logs(&self, request: LogsRequest) -> Result<Accepted, SinkError> {
-        let reshaped = reshape_logs(&request, &self.stages, now_ns());
-        count_events(&reshaped, request.unreadable_count);
+        let unreadable = request.unreadable_count;
+        let reshaped = reshape_logs(request, &self.stages, now_ns());
+        count_events(&reshaped, unreadable);
         self.write("logs", reshaped).await
     }
 
     /// Stores a metrics request; Ok once its rows are committed.
     pub async fn metrics(&self, request: MetricsRequest) -> Result<Accepted, SinkError> {
-        let reshaped = reshape_metrics(&request, &self.stages, now_ns());
+        let reshaped = reshape_metrics(request, &self.stages, now_ns());
         let points = reshaped.rows.metrics.len() as u64;
         metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics").increment(points + reshaped.rejected);
         self.write("metrics", reshaped).await

@@ -3,7 +3,10 @@
 //! Every table reads its columns from the slots; the attributes it has no column for go to its `attributes` Map,
 //! so nothing Claude Code sends is lost, known or not.
 
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+
+use super::attrs::to_text;
 
 macro_rules! keys {
     ($($variant:ident => $name:literal,)*) => {
@@ -99,51 +102,95 @@ impl Key {
     }
 }
 
-/// A record's attributes, filed by key. Borrowed: building it copies nothing.
-pub struct Fields<'a> {
-    slots: [Option<&'a AnyValue>; Key::COUNT],
-    /// Every attribute with the key it is known as, in the order received.
-    all: Vec<(&'a str, Option<Key>, &'a AnyValue)>,
+/// A record's attributes, filed by key. Owns them, so values can be moved into rows instead of copied.
+pub struct Fields {
+    attributes: Vec<KeyValue>,
+    /// The key each attribute is known as, parallel to `attributes`.
+    keys: Vec<Option<Key>>,
+    /// Index + 1 into `attributes` of each key's first occurrence; 0 when absent.
+    slots: [u16; Key::COUNT],
+}
+
+impl Fields {
+    /// Files every attribute; when a key is repeated the first one wins.
+    pub fn new(attributes: Vec<KeyValue>) -> Fields {
+        let mut slots = [0u16; Key::COUNT];
+        let mut keys = Vec::with_capacity(attributes.len());
+        for (index, kv) in attributes.iter().enumerate() {
+            let key = Key::of(&kv.key);
+            if let (Some(key), Ok(position)) = (key, u16::try_from(index + 1)) {
+                if slots[key as usize] == 0 {
+                    slots[key as usize] = position;
+                }
+            }
+            keys.push(key);
+        }
+        Fields { attributes, keys, slots }
+    }
+
+    /// The value of a known key, if sent.
+    pub fn get(&self, key: Key) -> Option<&AnyValue> {
+        match self.slots[key as usize] {
+            0 => None,
+            position => Some(self.attributes[position as usize - 1].value.as_ref().unwrap_or(&EMPTY)),
+        }
+    }
+
+    /// Moves a common column's text out (it is never in a Map, so nothing needs it afterwards).
+    pub fn take_text(&mut self, key: Key) -> Option<String> {
+        debug_assert!(key.is_common_column());
+        match self.slots[key as usize] {
+            0 => None,
+            position => {
+                let value = self.attributes[position as usize - 1].value.take()?;
+                Some(match value.value {
+                    Some(Value::StringValue(s)) => s,
+                    _ => to_text(&value),
+                })
+            }
+        }
+    }
+
+    /// Copies of the attributes a typed table has no column for: unknown keys, and known keys `is_column` says
+    /// no to. Common columns are never included.
+    pub fn rest(&self, is_column: impl Fn(Key) -> bool) -> Vec<(String, String)> {
+        self.attributes
+            .iter()
+            .zip(&self.keys)
+            .filter(|(_, key)| !key.is_some_and(|k| k.is_common_column() || is_column(k)))
+            .map(|(kv, _)| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Every attribute but the common columns, moved out as text (for `otel_events`).
+    pub fn into_rest(self) -> Vec<(String, String)> {
+        self.attributes
+            .into_iter()
+            .zip(self.keys)
+            .filter(|(_, key)| !key.is_some_and(Key::is_common_column))
+            .map(|(kv, _)| {
+                let text = match kv.value {
+                    Some(AnyValue { value: Some(Value::StringValue(s)) }) => s,
+                    Some(other) => to_text(&other),
+                    None => String::new(),
+                };
+                (kv.key, text)
+            })
+            .collect()
+    }
+
+    /// Every attribute, in order (for hashing).
+    pub fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
 }
 
 /// A value that stands for "not sent" when an attribute has no value at all.
 static EMPTY: AnyValue = AnyValue { value: None };
 
-impl<'a> Fields<'a> {
-    /// Files every attribute; when a key is repeated the first one wins.
-    pub fn new(attributes: &'a [KeyValue]) -> Fields<'a> {
-        let mut slots = [None; Key::COUNT];
-        let mut all = Vec::with_capacity(attributes.len());
-        for kv in attributes {
-            let value = kv.value.as_ref().unwrap_or(&EMPTY);
-            let key = Key::of(&kv.key);
-            if let Some(key) = key {
-                slots[key as usize].get_or_insert(value);
-            }
-            all.push((kv.key.as_str(), key, value));
-        }
-        Fields { slots, all }
-    }
-
-    /// The value of a known key, if sent.
-    pub fn get(&self, key: Key) -> Option<&'a AnyValue> {
-        self.slots[key as usize]
-    }
-
-    /// The attributes a table has no column for, as text: unknown keys, and known keys `is_column` says no to.
-    pub fn rest(&self, is_column: impl Fn(Key) -> bool) -> Vec<(String, String)> {
-        self.all
-            .iter()
-            .filter(|(_, key, _)| !key.is_some_and(|k| k.is_common_column() || is_column(k)))
-            .map(|(name, _, value)| (name.to_string(), super::attrs::to_text(value)))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
     fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }) }
@@ -152,12 +199,16 @@ mod tests {
     #[test]
     fn known_keys_are_filed_and_the_rest_kept() {
         let attributes = vec![kv("model", "m"), kv("workflow_id", "w"), kv("custom.thing", "x"), kv("model", "2")];
-        let fields = Fields::new(&attributes);
-        assert_eq!(super::super::attrs::to_text(fields.get(Key::Model).unwrap()), "m");
+        let mut fields = Fields::new(attributes);
+        assert_eq!(to_text(fields.get(Key::Model).unwrap()), "m");
         assert!(fields.get(Key::Stage).is_none());
         // workflow_id is a common column; model is one here; the unknown key stays.
         assert_eq!(fields.rest(|k| k == Key::Model), vec![("custom.thing".to_string(), "x".to_string())]);
         assert_eq!(fields.rest(|_| false).len(), 3);
+        assert_eq!(fields.take_text(Key::WorkflowId).as_deref(), Some("w"));
+        assert_eq!(fields.take_text(Key::WorkflowId), None, "moved out");
+        let rest: Vec<_> = fields.into_rest().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(rest, ["model", "custom.thing", "model"]);
     }
 
     #[test]

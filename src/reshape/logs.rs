@@ -9,7 +9,9 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
-use super::attrs::{to_text, Reader};
+use std::sync::Arc;
+
+use super::attrs::{find_str, to_text, Reader};
 use super::fields::{Fields, Key};
 use super::hash::{hash_attributes, Hasher};
 use super::input::{Decoded, LogsRequest};
@@ -32,72 +34,79 @@ pub mod names {
 
 const EVENT_PREFIX: &str = "claude_code.";
 
-/// Reshapes a decoded logs request. `now_ns` stands in for a record that carries no time at all.
-pub fn reshape_logs(request: &LogsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
+/// Reshapes a decoded logs request, moving its strings into the rows. `now_ns` stands in for a record that
+/// carries no time at all.
+pub fn reshape_logs(request: LogsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
     let mut out = Reshaped::default();
     out.rejected = request.unreadable_count;
-    out.problems.extend(request.unreadable.iter().cloned());
-    for group in &request.groups {
-        let resource = Resource::new(&group.resource);
-        for record in &group.items {
-            reshape_record(record, &resource, &group.scope_name, stages, now_ns, &mut out);
+    out.problems = request.unreadable;
+    for group in request.groups {
+        let resource = Resource::new(group.resource, &group.scope_name);
+        for record in group.items {
+            reshape_record(record, &resource, stages, now_ns, &mut out);
         }
     }
     out
 }
 
-/// What is computed once per resource rather than once per record.
-struct Resource<'a> {
-    fields: Fields<'a>,
+/// What is computed once per resource and scope rather than once per record.
+struct Resource {
+    fields: Fields,
     hash: u64,
-    attributes: AttributeMap,
-    service_name: String,
-    service_version: String,
+    attributes: Arc<AttributeMap>,
+    scope_name: Arc<str>,
+    service_name: Arc<str>,
+    service_version: Arc<str>,
 }
 
-impl<'a> Resource<'a> {
-    fn new(attributes: &'a [KeyValue]) -> Resource<'a> {
-        let text = |key: &str| attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).map(to_text);
+impl Resource {
+    fn new(attributes: Vec<KeyValue>, scope_name: &str) -> Resource {
+        let text = |key: &str| find_str(&attributes, key).unwrap_or_default().into();
+        let mut hasher = hash_attributes(Hasher::new(), &attributes);
+        hasher.str(scope_name);
         Resource {
+            hash: hasher.finish(),
+            attributes: Arc::new(
+                attributes
+                    .iter()
+                    .map(|kv| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
+                    .collect(),
+            ),
+            scope_name: scope_name.into(),
+            service_name: text("service.name"),
+            service_version: text("service.version"),
             fields: Fields::new(attributes),
-            hash: hash_attributes(Hasher::new(), attributes).finish(),
-            attributes: attributes
-                .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
-                .collect(),
-            service_name: text("service.name").unwrap_or_default(),
-            service_version: text("service.version").unwrap_or_default(),
         }
     }
 }
 
 fn reshape_record(
-    decoded: &Decoded<LogRecord>,
-    resource: &Resource<'_>,
-    scope_name: &str,
+    decoded: Decoded<LogRecord>,
+    resource: &Resource,
     stages: &StageMap,
     now_ns: i64,
     out: &mut Reshaped,
 ) {
-    let record = &decoded.item;
-    let fields = Fields::new(&record.attributes);
-    let event_name = event_name(record, &fields);
+    let Decoded { item: mut record, unreadable_keys } = decoded;
+    let event_key = record_key(&record, resource.hash);
+    let mut fields = Fields::new(std::mem::take(&mut record.attributes));
+    let event_name = event_name(&record, &fields);
     let timestamp = nanos_or(record.time_unix_nano)
         .or_else(|| nanos_or(record.observed_time_unix_nano))
         .or_else(|| fields.get(Key::EventTimestamp).and_then(|v| parse_rfc3339_nanos(&to_text(v))))
         .unwrap_or(now_ns);
-    let event_key = record_key(record, resource.hash, scope_name);
-    let workflow = attribute(&fields, &resource.fields, stages);
+    let workflow = attribute(&mut fields, &resource.fields, stages);
 
     let mut reader = Reader::default();
+    let event_sequence = reader.u64("event.sequence", fields.get(Key::EventSequence));
     let common = Common {
         timestamp,
         event_key,
         workflow,
-        session_id: reader.string(fields.get(Key::SessionId)),
-        prompt_id: reader.string(fields.get(Key::PromptId)),
-        event_sequence: reader.u64("event.sequence", fields.get(Key::EventSequence)),
-        agent_id: reader.string(fields.get(Key::AgentId)),
+        session_id: fields.take_text(Key::SessionId).unwrap_or_default(),
+        prompt_id: fields.take_text(Key::PromptId).unwrap_or_default(),
+        event_sequence,
+        agent_id: fields.take_text(Key::AgentId).unwrap_or_default(),
     };
 
     // The typed row, if this event has a table and every column of it could be read.
@@ -109,9 +118,9 @@ fn reshape_record(
         _ => None,
     };
 
-    let mut attributes = fields.rest(|_| false);
-    let problem = if !decoded.unreadable_keys.is_empty() {
-        Some(format!("{event_name}: unreadable value for {}", decoded.unreadable_keys.join(", ")))
+    let mut attributes = fields.into_rest();
+    let problem = if !unreadable_keys.is_empty() {
+        Some(format!("{event_name}: unreadable value for {}", unreadable_keys.join(", ")))
     } else if let Some(first) = reader.unreadable.first() {
         // Typed values are in the Map already; a common column's (event.sequence) is not, so add it.
         let common_columns = reader.unreadable.iter().filter(|u| Key::of(&u.key).is_some_and(Key::is_common_column));
@@ -129,34 +138,33 @@ fn reshape_record(
         (None, _) => {}
     }
 
-    let mut event = EventRow {
+    let Common { workflow, session_id, prompt_id, agent_id, .. } = common;
+    out.rows.events.push(EventRow {
         timestamp,
         event_key,
-        workflow_id: String::new(),
-        workflow_path: String::new(),
-        complexity: String::new(),
-        stage: String::new(),
-        task_id: String::new(),
-        agent: String::new(),
-        model_expected: String::new(),
-        session_id: common.session_id,
-        prompt_id: common.prompt_id,
-        event_sequence: common.event_sequence,
-        agent_id: common.agent_id,
+        workflow_id: workflow.workflow_id,
+        workflow_path: workflow.workflow_path,
+        complexity: workflow.complexity,
+        stage: workflow.stage,
+        task_id: workflow.task_id,
+        agent: workflow.agent,
+        model_expected: workflow.model_expected,
+        session_id,
+        prompt_id,
+        event_sequence,
+        agent_id,
         event_name,
-        severity_text: record.severity_text.clone(),
-        scope_name: scope_name.to_string(),
+        severity_text: record.severity_text,
+        scope_name: resource.scope_name.clone(),
         service_name: resource.service_name.clone(),
         service_version: resource.service_version.clone(),
         attributes,
         resource_attributes: resource.attributes.clone(),
-    };
-    event.set_workflow(common.workflow);
-    out.rows.events.push(event);
+    });
 }
 
 /// The full event name: the body when it is `claude_code.<name>`, else built from `event.name`, else the body.
-fn event_name(record: &LogRecord, fields: &Fields<'_>) -> String {
+fn event_name(record: &LogRecord, fields: &Fields) -> String {
     let body = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
         Some(Value::StringValue(s)) => Some(s.as_str()),
         _ => None,
@@ -172,10 +180,9 @@ fn event_name(record: &LogRecord, fields: &Fields<'_>) -> String {
 }
 
 /// A content hash of the record: equal for the same record delivered twice, different for any two records.
-fn record_key(record: &LogRecord, resource_hash: u64, scope_name: &str) -> u64 {
+fn record_key(record: &LogRecord, resource_hash: u64) -> u64 {
     let mut hasher = Hasher::new();
     hasher.u64(resource_hash);
-    hasher.str(scope_name);
     hasher.u64(record.time_unix_nano);
     hasher.u64(record.observed_time_unix_nano);
     hasher.u64(record.severity_number as u64);
@@ -247,12 +254,7 @@ const API_REQUEST_REQUIRED: [(Key, &str); 4] = [
     (Key::CostUsd, "cost_usd"),
 ];
 
-fn api_request(
-    common: &Common,
-    f: &Fields<'_>,
-    resource: &Resource<'_>,
-    r: &mut Reader,
-) -> Result<ApiRequestRow, String> {
+fn api_request(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) -> Result<ApiRequestRow, String> {
     if let Some((_, name)) = API_REQUEST_REQUIRED.iter().find(|(key, _)| f.get(*key).is_none()) {
         return Err(format!("required attribute {name} is missing"));
     }
@@ -278,7 +280,7 @@ fn api_request(
         account_uuid: r.string(f.get(Key::AccountUuid)),
         user_email: r.string(f.get(Key::UserEmail)),
         terminal_type: r.string(f.get(Key::TerminalType)),
-        service_version: resource.service_version.clone(),
+        service_version: resource.service_version.to_string(),
         attributes: f.rest(|k| matches!(k,
             Key::AgentName | Key::QuerySource | Key::RequestId | Key::Model | Key::InputTokens
             | Key::OutputTokens | Key::CacheReadTokens | Key::CacheCreationTokens | Key::CacheCreation5mTokens
@@ -288,7 +290,7 @@ fn api_request(
     }))
 }
 
-fn tool_result(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> ToolResultRow {
+fn tool_result(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) -> ToolResultRow {
     typed_row!(ToolResultRow, common, {
         tool_name: r.string(f.get(Key::ToolName)),
         tool_use_id: r.string(f.get(Key::ToolUseId)),
@@ -303,7 +305,7 @@ fn tool_result(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut
         tool_input: r.string(f.get(Key::ToolInput)),
         user_id: r.string(f.get(Key::UserId)),
         terminal_type: r.string(f.get(Key::TerminalType)),
-        service_version: resource.service_version.clone(),
+        service_version: resource.service_version.to_string(),
         attributes: f.rest(|k| matches!(k,
             Key::ToolName | Key::ToolUseId | Key::Success | Key::Decision | Key::DecisionSource | Key::DurationMs
             | Key::ToolInputSizeBytes | Key::ToolResultSizeBytes | Key::Error | Key::ToolParameters
@@ -311,7 +313,7 @@ fn tool_result(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut
     })
 }
 
-fn api_error(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> ApiErrorRow {
+fn api_error(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) -> ApiErrorRow {
     typed_row!(ApiErrorRow, common, {
         query_source: r.string(f.get(Key::QuerySource)),
         request_id: r.string(f.get(Key::RequestId)),
@@ -322,14 +324,14 @@ fn api_error(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut R
         duration_ms: r.u64("duration_ms", f.get(Key::DurationMs)),
         user_id: r.string(f.get(Key::UserId)),
         terminal_type: r.string(f.get(Key::TerminalType)),
-        service_version: resource.service_version.clone(),
+        service_version: resource.service_version.to_string(),
         attributes: f.rest(|k| matches!(k,
             Key::QuerySource | Key::RequestId | Key::Model | Key::Error | Key::StatusCode | Key::Attempt
             | Key::DurationMs | Key::UserId | Key::TerminalType)),
     })
 }
 
-fn subagent(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Reader) -> SubagentRow {
+fn subagent(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) -> SubagentRow {
     typed_row!(SubagentRow, common, {
         agent_type: r.string(f.get(Key::AgentType)),
         agent_source: r.string(f.get(Key::AgentSource)),
@@ -342,7 +344,7 @@ fn subagent(common: &Common, f: &Fields<'_>, resource: &Resource<'_>, r: &mut Re
         final_model: r.string(f.get(Key::FinalModel)),
         model_swapped: r.bool("model_swapped", f.get(Key::ModelSwapped)),
         user_id: r.string(f.get(Key::UserId)),
-        service_version: resource.service_version.clone(),
+        service_version: resource.service_version.to_string(),
         attributes: f.rest(|k| matches!(k,
             Key::AgentType | Key::AgentSource | Key::IsBuiltIn | Key::IsAsync | Key::TotalTokens
             | Key::TotalToolUses | Key::DurationMs | Key::Model | Key::FinalModel | Key::ModelSwapped

@@ -17,15 +17,15 @@ use super::workflow::{attribute, StageMap};
 use super::Reshaped;
 
 /// Reshapes a decoded metrics request. `now_ns` stands in for a point that carries no time.
-pub fn reshape_metrics(request: &MetricsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
+pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
     let mut out = Reshaped::default();
     out.rejected = request.unreadable_count;
-    out.problems.extend(request.unreadable.iter().cloned());
-    for group in &request.groups {
-        let resource = Fields::new(&group.resource);
+    out.problems = request.unreadable;
+    for group in request.groups {
         let resource_hash = hash_attributes(Hasher::new(), &group.resource).finish();
-        let service_version = find_str(&group.resource, "service.version").unwrap_or_default();
-        for decoded in &group.items {
+        let service_version = find_str(&group.resource, "service.version").unwrap_or_default().to_string();
+        let resource = Fields::new(group.resource);
+        for decoded in group.items {
             let metric = &decoded.item;
             let shape = match &metric.data {
                 Some(Data::Sum(sum)) => Shape {
@@ -56,7 +56,8 @@ pub fn reshape_metrics(request: &MetricsRequest, stages: &StageMap, now_ns: i64)
                 ));
                 continue;
             }
-            let context = Context { resource: &resource, resource_hash, service_version, stages, now_ns };
+            let context =
+                Context { resource: &resource, resource_hash, service_version: &service_version, stages, now_ns };
             for point in shape.points {
                 match point_row(metric, &shape, point, &context) {
                     Ok(row) => out.rows.metrics.push(row),
@@ -75,7 +76,7 @@ struct Shape<'a> {
 }
 
 struct Context<'a> {
-    resource: &'a Fields<'a>,
+    resource: &'a Fields,
     resource_hash: u64,
     service_version: &'a str,
     stages: &'a StageMap,
@@ -94,8 +95,8 @@ fn point_row(
         Some(NumberValue::AsDouble(d)) => return Err(format!("{}: data point value {d} is not finite", metric.name)),
         None => return Err(format!("{}: data point without a value", metric.name)),
     };
-    let fields = Fields::new(&point.attributes);
-    let workflow = attribute(&fields, cx.resource, cx.stages);
+    let mut fields = Fields::new(point.attributes.clone());
+    let workflow = attribute(&mut fields, cx.resource, cx.stages);
     let mut reader = Reader::default();
     let mut hasher = Hasher::new();
     hasher.u64(cx.resource_hash);
@@ -129,7 +130,7 @@ fn point_row(
         task_id: workflow.task_id,
         agent: workflow.agent,
         model_expected: workflow.model_expected,
-        session_id: reader.string(fields.get(Key::SessionId)),
+        session_id: fields.take_text(Key::SessionId).unwrap_or_default(),
         user_id: reader.string(fields.get(Key::UserId)),
         terminal_type: reader.string(fields.get(Key::TerminalType)),
         service_version: cx.service_version.to_string(),

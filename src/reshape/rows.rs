@@ -3,6 +3,8 @@
 //! The pair cannot drift unnoticed: inserts run with the `clickhouse` crate's validation, which checks every field's
 //! name and type against the table, and tests/schema_rows.rs compares each struct's columns with the live table.
 
+use std::sync::Arc;
+
 use clickhouse::Row;
 use serde::Serialize;
 
@@ -219,16 +221,16 @@ event_row! {
         event_name: String,
         /// Severity text, when sent.
         severity_text: String,
-        /// Instrumentation scope (com.anthropic.claude_code.events).
-        scope_name: String,
+        /// Instrumentation scope (com.anthropic.claude_code.events). Shared by the rows of one request.
+        scope_name: Arc<str>,
         /// The resource's `service.name`.
-        service_name: String,
+        service_name: Arc<str>,
         /// The resource's `service.version`.
-        service_version: String,
+        service_version: Arc<str>,
         /// Attributes without a column.
         attributes: AttributeMap,
-        /// All resource attributes.
-        resource_attributes: AttributeMap,
+        /// All resource attributes, shared by the rows of one resource.
+        resource_attributes: Arc<AttributeMap>,
     }
 }
 

@@ -44,20 +44,20 @@ impl StageMap {
     }
 }
 
-/// Attributes the workflow of one record from its own attributes, then its resource's.
-pub fn attribute(record: &Fields<'_>, resource: &Fields<'_>, stages: &StageMap) -> Workflow {
-    let text = |key: Key| -> Option<String> {
-        record.get(key).or_else(|| resource.get(key)).map(to_text).filter(|s| !s.is_empty())
-    };
-    let agent = record
-        .get(Key::AgentName)
-        .map(to_text)
-        .filter(|s| !s.is_empty())
-        .or_else(|| text(Key::Agent))
-        .unwrap_or_default();
+/// Attributes the workflow of one record from its own attributes, then its resource's. The record's workflow
+/// attributes are moved out (they are columns, never Map entries).
+pub fn attribute(record: &mut Fields, resource: &Fields, stages: &StageMap) -> Workflow {
+    let non_empty = |value: Option<String>| value.filter(|s| !s.is_empty());
+    let from_resource = |key: Key| non_empty(resource.get(key).map(to_text));
+    // agent.name and workflow.run_id stay in the Maps, so they are read, not moved.
+    let agent_name = non_empty(record.get(Key::AgentName).map(to_text));
+    let run_id = non_empty(record.get(Key::WorkflowRunId).map(to_text)).or_else(|| from_resource(Key::WorkflowRunId));
+    let mut text = |key: Key| non_empty(record.take_text(key)).or_else(|| from_resource(key));
+    let agent_attribute = text(Key::Agent);
+    let agent = agent_name.or(agent_attribute).unwrap_or_default();
     let stage = text(Key::Stage).or_else(|| stages.stage_of(&agent).map(str::to_string)).unwrap_or_default();
     Workflow {
-        workflow_id: text(Key::WorkflowId).or_else(|| text(Key::WorkflowRunId)).unwrap_or_default(),
+        workflow_id: text(Key::WorkflowId).or(run_id).unwrap_or_default(),
         workflow_path: text(Key::WorkflowPath).unwrap_or_default(),
         complexity: text(Key::Complexity).unwrap_or_default(),
         stage,
@@ -88,8 +88,7 @@ mod tests {
     }
 
     fn run(record: &[(&str, &str)], resource: &[(&str, &str)]) -> Workflow {
-        let (record, resource) = (attrs(record), attrs(resource));
-        attribute(&Fields::new(&record), &Fields::new(&resource), &default_stages())
+        attribute(&mut Fields::new(attrs(record)), &Fields::new(attrs(resource)), &default_stages())
     }
 
     #[test]

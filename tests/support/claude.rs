@@ -51,7 +51,8 @@ pub fn cli_or_skip(test: &str) -> Option<PathBuf> {
 pub fn write_custom_agent(workdir: &Path, name: &str, description: &str, tools: &str, model: &str, prompt: &str) {
     let dir = workdir.join(".claude/agents");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    let text = format!("---\nname: {name}\ndescription: {description}\ntools: {tools}\nmodel: {model}\n---\n{prompt}\n");
+    let text =
+        format!("---\nname: {name}\ndescription: {description}\ntools: {tools}\nmodel: {model}\n---\n{prompt}\n");
     let file = dir.join(format!("{name}.md"));
     std::fs::write(&file, text).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
 }
@@ -111,8 +112,11 @@ impl FakeAnthropic {
         // The fake needs the standard library only: the project's venv when there is one, else python3.
         let venv = super::clickhouse::python();
         let python = if venv.is_file() { venv } else { PathBuf::from("python3") };
-        let log = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("target/fake-anthropic-{}-{}.log", std::process::id(), unique_suffix()));
+        let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "target/fake-anthropic-{}-{}.log",
+            std::process::id(),
+            unique_suffix()
+        ));
         let stderr = std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
         let mut child = Command::new(&python)
             .arg(&script)
