@@ -36,7 +36,7 @@ unit:
 bench: deps
 	cargo bench --bench pipeline
 	cargo run --release --example bench_end_to_end
-	cargo run --release --example bench_storage
+	$(VENV_PY) benches/storage.py
 
 lint:
 	cargo fmt --check

@@ -243,6 +243,7 @@ impl BatchConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own (large) error type
 mod tests {
     use super::*;
 

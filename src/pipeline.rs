@@ -1,9 +1,10 @@
 //! The path every decoded OTLP request takes, whichever listener it came in on: reshape, write, count.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::reshape::{reshape_logs, reshape_metrics, LogsRequest, MetricsRequest, Reshaped, StageMap};
+use crate::reshape::{reshape_logs, reshape_metrics, AgentDirectory, LogsRequest, MetricsRequest, Reshaped, StageMap};
 use crate::sink::{Sink, SinkError};
 use crate::telemetry::names;
 
@@ -11,6 +12,7 @@ use crate::telemetry::names;
 #[derive(Clone)]
 pub struct Pipeline {
     stages: StageMap,
+    agents: Arc<AgentDirectory>,
     sink: Sink,
 }
 
@@ -26,13 +28,13 @@ pub struct Accepted {
 impl Pipeline {
     /// A pipeline attributing stages with `stages` and writing to `sink`.
     pub fn new(stages: StageMap, sink: Sink) -> Pipeline {
-        Pipeline { stages, sink }
+        Pipeline { stages, agents: Arc::new(AgentDirectory::new()), sink }
     }
 
     /// Stores a logs request; Ok once its rows are committed.
     pub async fn logs(&self, request: LogsRequest) -> Result<Accepted, SinkError> {
         let unreadable = request.unreadable_count;
-        let reshaped = reshape_logs(request, &self.stages, now_ns());
+        let reshaped = reshape_logs(request, &self.stages, &self.agents, now_ns());
         count_events(&reshaped, unreadable);
         self.write("logs", reshaped).await
     }

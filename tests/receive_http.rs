@@ -314,7 +314,10 @@ async fn malformed_requests_get_the_documented_status() {
         encoder.write_all(data).unwrap();
         encoder.finish().unwrap()
     };
-    let cases: Vec<(&str, &str, &str, Vec<(&str, &str)>, Vec<u8>, StatusCode)> = vec![
+    // (case, path, content type, extra headers, body, expected status)
+    type RequestCase =
+        (&'static str, &'static str, &'static str, Vec<(&'static str, &'static str)>, Vec<u8>, StatusCode);
+    let cases: Vec<RequestCase> = vec![
         ("not JSON", "/v1/logs", "application/json", vec![], b"{not json".to_vec(), StatusCode::BAD_REQUEST),
         ("a JSON array", "/v1/logs", "application/json", vec![], b"[]".to_vec(), StatusCode::BAD_REQUEST),
         (

@@ -5,7 +5,7 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, Xxh3};
 
 /// Feeds values into XXH3-64 with their lengths and kinds, so different sequences never collide by concatenation.
 pub struct Hasher(Xxh3);
@@ -90,13 +90,34 @@ impl Default for Hasher {
     }
 }
 
-/// Adds a list of attributes, in order, and returns the hasher.
+/// Adds a set of attributes and returns the hasher. Order does not matter: a collector's json_parser emits a
+/// re-read line's attributes in another order, and it is still the same record. Each attribute is hashed on its
+/// own and the hashes are summed (a sum, not a xor, so a repeated attribute does not cancel itself).
 pub fn hash_attributes(mut hasher: Hasher, attributes: &[KeyValue]) -> Hasher {
+    let sum = attributes.iter().fold(0u64, |sum, kv| sum.wrapping_add(attribute_hash(kv)));
     hasher.u64(attributes.len() as u64);
-    for kv in attributes {
-        hasher.key_value(kv);
-    }
+    hasher.u64(sum);
     hasher
+}
+
+/// One attribute's hash: its value's bytes seeded by its key and kind. One-shot XXH3 calls, because this runs
+/// for every attribute of every record and a streaming state costs more to set up than the data it hashes.
+fn attribute_hash(kv: &KeyValue) -> u64 {
+    let key = xxh3_64(kv.key.as_bytes());
+    let seeded = |kind: u64, bytes: &[u8]| xxh3_64_with_seed(bytes, key ^ kind);
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        None => seeded(0, &[]),
+        Some(Value::StringValue(s)) => seeded(1, s.as_bytes()),
+        Some(Value::BoolValue(b)) => seeded(2, &[*b as u8]),
+        Some(Value::IntValue(i)) => seeded(3, &i.to_le_bytes()),
+        Some(Value::DoubleValue(d)) => seeded(4, &d.to_bits().to_le_bytes()),
+        Some(Value::BytesValue(b)) => seeded(7, b),
+        Some(nested) => {
+            let mut hasher = Hasher::new();
+            hasher.value(&AnyValue { value: Some(nested.clone()) });
+            key ^ hasher.finish()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +137,18 @@ mod tests {
         b.str("a");
         b.str("bc");
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn attribute_order_does_not_matter_but_values_do() {
+        let kv = |k: &str, v: &str| KeyValue { key: k.into(), value: Some(s(v)) };
+        let a = hash_attributes(Hasher::new(), &[kv("a", "1"), kv("b", "2")]).finish();
+        let b = hash_attributes(Hasher::new(), &[kv("b", "2"), kv("a", "1")]).finish();
+        let c = hash_attributes(Hasher::new(), &[kv("a", "2"), kv("b", "1")]).finish();
+        let d = hash_attributes(Hasher::new(), &[kv("a", "1"), kv("a", "1")]).finish();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(d, hash_attributes(Hasher::new(), &[]).finish(), "a repeated attribute does not cancel out");
     }
 
     #[test]

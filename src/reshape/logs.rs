@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use std::sync::Arc;
 
+use super::agents::AgentDirectory;
 use super::attrs::{find_str, to_text, Reader};
 use super::fields::{Fields, Key};
 use super::hash::{hash_attributes, Hasher};
@@ -36,17 +37,30 @@ const EVENT_PREFIX: &str = "claude_code.";
 
 /// Reshapes a decoded logs request, moving its strings into the rows. `now_ns` stands in for a record that
 /// carries no time at all.
-pub fn reshape_logs(request: LogsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
-    let mut out = Reshaped::default();
-    out.rejected = request.unreadable_count;
-    out.problems = request.unreadable;
+pub fn reshape_logs(request: LogsRequest, stages: &StageMap, agents: &AgentDirectory, now_ns: i64) -> Reshaped {
+    learn_subagent_names(&request, agents);
+    let mut out = Reshaped { rejected: request.unreadable_count, problems: request.unreadable, ..Reshaped::default() };
     for group in request.groups {
         let resource = Resource::new(group.resource, &group.scope_name);
         for record in group.items {
-            reshape_record(record, &resource, stages, now_ns, &mut out);
+            reshape_record(record, &resource, stages, agents, now_ns, &mut out);
         }
     }
     out
+}
+
+/// Learns agent_id → name from the request before any record is attributed, since a subagent's tool events may
+/// come before its first api_request. `agent.name` is the name; a subagent_completed's `agent_type` stands in
+/// when no record of the run carried one.
+fn learn_subagent_names(request: &LogsRequest, agents: &AgentDirectory) {
+    let records = || request.groups.iter().flat_map(|g| &g.items).map(|d| &d.item.attributes);
+    for name_key in ["agent.name", "agent_type"] {
+        for attributes in records() {
+            if let (Some(id), Some(name)) = (find_str(attributes, "agent_id"), find_str(attributes, name_key)) {
+                agents.learn(id, name);
+            }
+        }
+    }
 }
 
 /// What is computed once per resource and scope rather than once per record.
@@ -84,6 +98,7 @@ fn reshape_record(
     decoded: Decoded<LogRecord>,
     resource: &Resource,
     stages: &StageMap,
+    agents: &AgentDirectory,
     now_ns: i64,
     out: &mut Reshaped,
 ) {
@@ -95,7 +110,11 @@ fn reshape_record(
         .or_else(|| nanos_or(record.observed_time_unix_nano))
         .or_else(|| fields.get(Key::EventTimestamp).and_then(|v| parse_rfc3339_nanos(&to_text(v))))
         .unwrap_or(now_ns);
-    let workflow = attribute(&mut fields, &resource.fields, stages);
+    let subagent_name = match (fields.get(Key::AgentName), fields.get(Key::AgentId)) {
+        (None, Some(id)) => agents.name_of(&to_text(id)),
+        _ => None,
+    };
+    let workflow = attribute(&mut fields, &resource.fields, stages, subagent_name);
 
     let mut reader = Reader::default();
     let event_sequence = reader.u64("event.sequence", fields.get(Key::EventSequence));
@@ -183,8 +202,8 @@ fn event_name(record: &LogRecord, fields: &Fields) -> String {
 fn record_key(record: &LogRecord, resource_hash: u64) -> u64 {
     let mut hasher = Hasher::new();
     hasher.u64(resource_hash);
-    hasher.u64(record.time_unix_nano);
-    hasher.u64(record.observed_time_unix_nano);
+    // The observed time is when a collector read the record: a re-read of the same record has another one.
+    hasher.u64(if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano });
     hasher.u64(record.severity_number as u64);
     if let Some(body) = &record.body {
         hasher.value(body);

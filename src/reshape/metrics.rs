@@ -18,9 +18,7 @@ use super::Reshaped;
 
 /// Reshapes a decoded metrics request. `now_ns` stands in for a point that carries no time.
 pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
-    let mut out = Reshaped::default();
-    out.rejected = request.unreadable_count;
-    out.problems = request.unreadable;
+    let mut out = Reshaped { rejected: request.unreadable_count, problems: request.unreadable, ..Reshaped::default() };
     for group in request.groups {
         let resource_hash = hash_attributes(Hasher::new(), &group.resource).finish();
         let service_version = find_str(&group.resource, "service.version").unwrap_or_default().to_string();
@@ -96,7 +94,7 @@ fn point_row(
         None => return Err(format!("{}: data point without a value", metric.name)),
     };
     let mut fields = Fields::new(point.attributes.clone());
-    let workflow = attribute(&mut fields, cx.resource, cx.stages);
+    let workflow = attribute(&mut fields, cx.resource, cx.stages, None);
     let mut reader = Reader::default();
     let mut hasher = Hasher::new();
     hasher.u64(cx.resource_hash);

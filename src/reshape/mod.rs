@@ -1,12 +1,13 @@
-//! Reshaping: decoded OTLP → typed rows, with workflow attribution. Pure: no I/O, no clock, no globals, so
-//! most of the product's logic is tested without a server.
+//! Reshaping: decoded OTLP → typed rows, with workflow attribution. No I/O, no clock, no globals (the one piece
+//! of state, the subagent directory, is passed in), so most of the product's logic is tested without a server.
 //!
 //! - [`attrs`] reads attribute values of any shape into column types;
 //! - [`fields`] files a record's attributes by key in one pass;
-//! - [`workflow`] decides workflow / stage / agent;
+//! - [`workflow`] decides workflow / stage / agent, with [`agents`] naming subagents by their id;
 //! - [`logs`] and [`metrics`] build the rows of [`rows`];
 //! - [`hash`] gives each record the content key that makes redelivery harmless.
 
+pub mod agents;
 pub mod attrs;
 pub mod fields;
 pub mod hash;
@@ -17,6 +18,7 @@ pub mod rows;
 pub mod timestamp;
 pub mod workflow;
 
+pub use agents::AgentDirectory;
 pub use input::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
 pub use logs::reshape_logs;
 pub use metrics::reshape_metrics;

@@ -311,6 +311,16 @@ impl Rows {
             + self.metrics.len()
     }
 
+    /// Moves every row of `other` to the end of this set.
+    pub fn append(&mut self, mut other: Rows) {
+        self.api_requests.append(&mut other.api_requests);
+        self.tool_results.append(&mut other.tool_results);
+        self.api_errors.append(&mut other.api_errors);
+        self.subagents.append(&mut other.subagents);
+        self.events.append(&mut other.events);
+        self.metrics.append(&mut other.metrics);
+    }
+
     /// Whether there is no row at all.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

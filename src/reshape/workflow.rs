@@ -44,13 +44,14 @@ impl StageMap {
     }
 }
 
-/// Attributes the workflow of one record from its own attributes, then its resource's. The record's workflow
+/// Attributes the workflow of one record from its own attributes, then its resource's. `subagent` is the name
+/// learnt for the record's `agent_id` when the record itself has no `agent.name`. The record's workflow
 /// attributes are moved out (they are columns, never Map entries).
-pub fn attribute(record: &mut Fields, resource: &Fields, stages: &StageMap) -> Workflow {
+pub fn attribute(record: &mut Fields, resource: &Fields, stages: &StageMap, subagent: Option<String>) -> Workflow {
     let non_empty = |value: Option<String>| value.filter(|s| !s.is_empty());
     let from_resource = |key: Key| non_empty(resource.get(key).map(to_text));
     // agent.name and workflow.run_id stay in the Maps, so they are read, not moved.
-    let agent_name = non_empty(record.get(Key::AgentName).map(to_text));
+    let agent_name = non_empty(record.get(Key::AgentName).map(to_text)).or(non_empty(subagent));
     let run_id = non_empty(record.get(Key::WorkflowRunId).map(to_text)).or_else(|| from_resource(Key::WorkflowRunId));
     let mut text = |key: Key| non_empty(record.take_text(key)).or_else(|| from_resource(key));
     let agent_attribute = text(Key::Agent);
@@ -88,7 +89,7 @@ mod tests {
     }
 
     fn run(record: &[(&str, &str)], resource: &[(&str, &str)]) -> Workflow {
-        attribute(&mut Fields::new(attrs(record)), &Fields::new(attrs(resource)), &default_stages())
+        attribute(&mut Fields::new(attrs(record)), &Fields::new(attrs(resource)), &default_stages(), None)
     }
 
     #[test]
@@ -113,6 +114,13 @@ mod tests {
     #[test]
     fn a_subagent_is_named_by_agent_name_and_staged_through_the_map() {
         let w = run(&[("agent.name", "reviewer"), ("agent", "master")], &[("agent", "master")]);
+        assert_eq!((w.agent.as_str(), w.stage.as_str()), ("reviewer", "review"));
+    }
+
+    #[test]
+    fn a_subagent_known_by_its_id_is_credited_like_one_named_on_the_record() {
+        let (record, resource) = (attrs(&[("agent_id", "a1")]), attrs(&[("agent", "master")]));
+        let w = attribute(&mut Fields::new(record), &Fields::new(resource), &default_stages(), Some("reviewer".into()));
         assert_eq!((w.agent.as_str(), w.stage.as_str()), ("reviewer", "review"));
     }
 

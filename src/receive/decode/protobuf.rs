@@ -50,13 +50,13 @@ struct LazyScopeGroup {
 /// Decodes an ExportLogsServiceRequest body.
 pub fn decode_logs(body: Bytes) -> Result<LogsRequest, DecodeError> {
     let lazy = LazyLogsRequest::decode(body)?;
-    Ok(decode_groups(lazy.resource_logs, "log record", |bytes| LogRecord::decode(bytes)))
+    Ok(decode_groups(lazy.resource_logs, "log record", LogRecord::decode))
 }
 
 /// Decodes an ExportMetricsServiceRequest body.
 pub fn decode_metrics(body: Bytes) -> Result<MetricsRequest, DecodeError> {
     let lazy = LazyMetricsRequest::decode(body)?;
-    Ok(decode_groups(lazy.resource_metrics, "metric", |bytes| Metric::decode(bytes)))
+    Ok(decode_groups(lazy.resource_metrics, "metric", Metric::decode))
 }
 
 /// Decodes an ExportTraceServiceRequest body and counts its spans (spans are not stored).
