@@ -8,9 +8,9 @@ CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 
 .PHONY: test deps venv claude unit python-tests bench lint clean
 
-test: deps
-	cargo test --all-targets --no-fail-fast
-	$(MAKE) python-tests
+test: deps python-tests
+	cargo build --benches --examples
+	cargo test --lib --tests --no-fail-fast
 
 deps: venv claude
 

@@ -660,16 +660,15 @@ async fn the_bash_call_has_its_tool_result_row(db: &TestDb, workflow_id: &str, r
         "the implement run's Bash tool_result: {row:?}"
     );
 
-    // The reviewer's own Bash call is there too, with the subagent's agent_id. (Its stage and agent are the
-    // orchestrator run's: Claude Code puts agent.name on a subagent's api_request events only, not on its
-    // tool_result events, and the relay attributes from agent.name.)
+    // The reviewer's own Bash call is there too, credited to the reviewer and its stage: Claude Code puts
+    // agent.name on a subagent's api_request events only, and the relay names the tool_result's agent_id from them.
     let orchestrate = run_named(runs, "orchestrate");
     let reviewer_bash = bash_request(orchestrate, |r| r.agent_type.as_deref() == Some(REVIEWER));
     let reviewer_bash_id = reviewer_bash.tool_use_id.as_deref().expect("a tool_use response has a tool_use_id");
     let [row] = rows_of(reviewer_bash_id)[..] else { panic!("tool_result rows for {reviewer_bash_id}: {rows:#?}") };
     assert_eq!(
-        (row.tool_name.as_str(), Some(row.agent_id.as_str()), row.success),
-        ("Bash", reviewer_bash.agent_id.as_deref(), true),
+        (row.tool_name.as_str(), Some(row.agent_id.as_str()), row.agent.as_str(), row.stage.as_str(), row.success),
+        ("Bash", reviewer_bash.agent_id.as_deref(), REVIEWER, "review", true),
         "the reviewer's Bash tool_result: {row:?}"
     );
 }
@@ -677,6 +676,8 @@ async fn the_bash_call_has_its_tool_result_row(db: &TestDb, workflow_id: &str, r
 #[derive(Debug, Row, Deserialize)]
 struct SubagentCompleted {
     agent_type: String,
+    agent: String,
+    stage: String,
     agent_id: String,
     model: String,
     total_tool_uses: u64,
@@ -684,8 +685,8 @@ struct SubagentCompleted {
 
 /// One subagent_completed row, for the reviewer, with the agent_id and model its requests were served with.
 async fn the_reviewer_has_its_subagent_completed_row(db: &TestDb, workflow_id: &str, runs: &[Run]) {
-    let sql = "SELECT toString(agent_type) AS agent_type, agent_id, toString(model) AS model, total_tool_uses \
-               FROM otel_subagent_events FINAL WHERE workflow_id = ?";
+    let sql = "SELECT toString(agent_type) AS agent_type, toString(agent) AS agent, toString(stage) AS stage, \
+               agent_id, toString(model) AS model, total_tool_uses FROM otel_subagent_events FINAL WHERE workflow_id = ?";
     let rows = db
         .client
         .query(sql)
@@ -696,9 +697,14 @@ async fn the_reviewer_has_its_subagent_completed_row(db: &TestDb, workflow_id: &
     let [row] = rows.as_slice() else { panic!("subagent_completed rows of {workflow_id}: {rows:#?}") };
     let reviewer_bash = bash_request(run_named(runs, "orchestrate"), |r| r.agent_type.as_deref() == Some(REVIEWER));
     assert_eq!(
-        (row.agent_type.as_str(), Some(row.agent_id.as_str()), row.model.as_str(), row.total_tool_uses),
-        (REVIEWER, reviewer_bash.agent_id.as_deref(), reviewer_bash.model.as_str(), 1),
-        "subagent_completed (agent_type, agent_id, model, total_tool_uses)"
+        (row.agent_type.as_str(), row.agent.as_str(), row.stage.as_str()),
+        (REVIEWER, REVIEWER, "review"),
+        "subagent_completed (agent_type, agent, stage)"
+    );
+    assert_eq!(
+        (Some(row.agent_id.as_str()), row.model.as_str(), row.total_tool_uses),
+        (reviewer_bash.agent_id.as_deref(), reviewer_bash.model.as_str(), 1),
+        "subagent_completed (agent_id, model, total_tool_uses)"
     );
 }
 
