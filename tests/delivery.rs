@@ -76,6 +76,14 @@ async fn clickhouse_stopped_and_restarted_loses_nothing() {
     front.kill().unwrap();
 }
 
+/// How many rows (over all tables) a fixture's logs make.
+fn rows_of(run: &str) -> usize {
+    let body = support::fixtures::fixture(run, "logs-1.json").unwrap();
+    let request = tokenledger::receive::decode::json::decode_logs(&body).unwrap();
+    let stages = tokenledger::reshape::StageMap::new(tokenledger::config::Config::default().stages);
+    tokenledger::reshape::reshape_logs(request, &stages, &tokenledger::reshape::AgentDirectory::new(), 0).rows.len()
+}
+
 #[tokio::test]
 async fn a_slow_clickhouse_bounds_pending_rows_and_refuses_the_excess_at_once() {
     // A "ClickHouse" that accepts connections and never answers.
@@ -91,11 +99,13 @@ async fn a_slow_clickhouse_bounds_pending_rows_and_refuses_the_excess_at_once() 
     let mut config = db.config();
     config.clickhouse.url = url;
     config.clickhouse.insert_timeout_secs = 3;
-    config.batch.max_pending_rows = 40;
-    config.batch.max_rows = 40;
+    // Room for either request's rows alone, not for both at once.
+    let (first_rows, second_rows) = (rows_of("implement-bash"), rows_of("subagent-builtin"));
+    config.batch.max_pending_rows = first_rows + second_rows - 1;
+    config.batch.max_rows = config.batch.max_pending_rows;
     let relay = std::sync::Arc::new(relay::start(config).await);
 
-    // The first request's rows (about 30 for this run) wait on the stuck insert and hold the budget.
+    // The first request's rows wait on the stuck insert and hold their share of the budget.
     let first = tokio::spawn({
         let relay = relay.clone();
         async move { relay::post_fixture(&relay, "implement-bash", "logs-1.json").await }
