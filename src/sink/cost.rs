@@ -121,3 +121,36 @@ impl State {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(workflow: &str) -> Labels {
+        (workflow.into(), "plan".into(), "planner".into(), "m".into())
+    }
+
+    #[test]
+    fn past_max_series_new_workflows_count_as_overflow_until_idle_ones_expire() {
+        let counters = CostCounters::new(2, Duration::from_millis(50));
+        let mut state = State::default();
+        let now = Instant::now();
+        assert_eq!(counters.admit(&mut state, labels("a"), now).0, "a");
+        assert_eq!(counters.admit(&mut state, labels("b"), now).0, "b");
+        assert_eq!(counters.admit(&mut state, labels("c"), now).0, OVERFLOW);
+        assert_eq!(counters.admit(&mut state, labels("a"), now).0, "a", "known series keep their labels");
+        let later = now + Duration::from_millis(100);
+        assert_eq!(counters.admit(&mut state, labels("c"), later).0, "c", "idle series made room");
+    }
+
+    #[test]
+    fn a_record_is_counted_once_however_often_it_is_delivered() {
+        let mut state = State::default();
+        assert!(state.remember(7));
+        assert!(!state.remember(7));
+        for key in 0..RECENT_KEYS as u64 + 10 {
+            state.remember(1_000 + key);
+        }
+        assert!(state.remember(7), "forgotten after RECENT_KEYS newer records");
+    }
+}
