@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Row;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde::Deserialize;
-use support::clickhouse::{fresh_database, TestDb};
+use support::clickhouse::{fresh_database, ModelCost, TestDb};
 use support::collector::{
     attribute, eventually, free_port, log_records, now_ms, rfc3339_millis, sequence, ApiRequest, Collector, JsonLines,
     Progress, Tap, RETRY_LOG,
@@ -85,16 +85,6 @@ struct Summary {
     total_cache_read_tokens: u64,
     total_cost_usd: f64,
     api_requests: u64,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Row, Deserialize)]
-struct ModelCost {
-    model: String,
-    stage: String,
-    request_count: u64,
-    total_cost: f64,
-    total_input_tokens: u64,
-    total_output_tokens: u64,
 }
 
 /// What workflow_summary must say about `lines`, computed from the lines themselves.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Row;
 use serde::Deserialize;
 use support::claude::{self, ClaudeRun, CliResult, FakeAnthropic, FinishedRun, OtlpProtocol, ServedRequest};
-use support::clickhouse::{fresh_database, TestDb};
+use support::clickhouse::{fresh_database, ModelCost, TestDb};
 use support::relay::TestRelay;
 
 /// Costs are the CLI's doubles, summed in another order: equal within this relative tolerance.
@@ -437,13 +437,7 @@ async fn every_served_request_landed_once_where_it_belongs(db: &TestDb, workflow
     let sql = "SELECT request_id, toString(task_id) AS task_id, toString(stage) AS stage, toString(agent) AS agent, \
                toString(model) AS model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens \
                FROM otel_api_request_events FINAL WHERE workflow_id = ? ORDER BY request_id";
-    let rows = db
-        .client
-        .query(sql)
-        .bind(workflow_id)
-        .fetch_all::<LandedRequest>()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = db.fetch_all::<LandedRequest>(sql, workflow_id).await;
     let landed: BTreeMap<String, (Attribution, [u64; 4])> = rows
         .into_iter()
         .map(|r| {
@@ -478,13 +472,7 @@ struct WorkflowSummary {
 async fn workflow_summary_equals_the_cli_totals(db: &TestDb, workflow_id: &str, expected: &Expected) {
     let sql = "SELECT total_input_tokens, total_output_tokens, total_cache_read_tokens, total_cost_usd, api_requests \
                FROM workflow_summary WHERE workflow_id = ?";
-    let rows = db
-        .client
-        .query(sql)
-        .bind(workflow_id)
-        .fetch_all::<WorkflowSummary>()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = db.fetch_all::<WorkflowSummary>(sql, workflow_id).await;
     let [summary] = rows.as_slice() else { panic!("workflow_summary rows for {workflow_id}: {rows:?}") };
     let want = expected.total();
     assert_eq!(
@@ -593,16 +581,6 @@ async fn stage_performance_view_agrees(db: &TestDb, expected: &Expected) {
     }
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct ModelCost {
-    model: String,
-    stage: String,
-    request_count: u64,
-    total_cost: f64,
-    total_input_tokens: u64,
-    total_output_tokens: u64,
-}
-
 /// model_cost_comparison (the database holds this one workflow only): per (model, stage), the CLI's figures.
 async fn model_cost_comparison_view_agrees(db: &TestDb, expected: &Expected) {
     let sql = "SELECT toString(model) AS model, toString(stage) AS stage, request_count, total_cost, \
@@ -646,8 +624,7 @@ struct ToolResult {
 async fn the_bash_call_has_its_tool_result_row(db: &TestDb, workflow_id: &str, runs: &[Run]) {
     let sql = "SELECT toString(tool_name) AS tool_name, tool_use_id, toString(stage) AS stage, \
                toString(agent) AS agent, agent_id, success FROM otel_tool_result_events FINAL WHERE workflow_id = ?";
-    let rows =
-        db.client.query(sql).bind(workflow_id).fetch_all::<ToolResult>().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = db.fetch_all::<ToolResult>(sql, workflow_id).await;
     let rows_of = |tool_use_id: &str| rows.iter().filter(|r| r.tool_use_id == tool_use_id).collect::<Vec<_>>();
 
     let implement = run_named(runs, "implement");
@@ -687,13 +664,7 @@ struct SubagentCompleted {
 async fn the_reviewer_has_its_subagent_completed_row(db: &TestDb, workflow_id: &str, runs: &[Run]) {
     let sql = "SELECT toString(agent_type) AS agent_type, toString(agent) AS agent, toString(stage) AS stage, \
                agent_id, toString(model) AS model, total_tool_uses FROM otel_subagent_events FINAL WHERE workflow_id = ?";
-    let rows = db
-        .client
-        .query(sql)
-        .bind(workflow_id)
-        .fetch_all::<SubagentCompleted>()
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = db.fetch_all::<SubagentCompleted>(sql, workflow_id).await;
     let [row] = rows.as_slice() else { panic!("subagent_completed rows of {workflow_id}: {rows:#?}") };
     let reviewer_bash = bash_request(run_named(runs, "orchestrate"), |r| r.agent_type.as_deref() == Some(REVIEWER));
     assert_eq!(

@@ -104,8 +104,30 @@ impl TestDb {
         tokenledger::sink::schema::apply(&self.client, &self.name).await.expect("schema apply");
     }
 
+    /// Every row of a query with one `?` bound to `value`; panics with the SQL on error.
+    pub async fn fetch_all<T: clickhouse::RowOwned + clickhouse::RowRead>(&self, sql: &str, value: &str) -> Vec<T> {
+        self.client.query(sql).bind(value).fetch_all::<T>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// A single number from a query (`SELECT toFloat64(...)`).
     pub async fn number(&self, sql: &str) -> f64 {
         self.client.query(sql).fetch_one::<f64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+}
+
+/// A row of the `model_cost_comparison` view, as tests read it.
+#[derive(Debug, Default, Clone, PartialEq, clickhouse::Row, serde::Deserialize)]
+pub struct ModelCost {
+    /// Model.
+    pub model: String,
+    /// Stage.
+    pub stage: String,
+    /// Requests.
+    pub request_count: u64,
+    /// Sum of cost_usd.
+    pub total_cost: f64,
+    /// Sum of input tokens.
+    pub total_input_tokens: u64,
+    /// Sum of output tokens.
+    pub total_output_tokens: u64,
 }
