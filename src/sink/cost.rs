@@ -99,11 +99,6 @@ impl CostCounters {
         state.series.insert(labels.clone(), now);
         labels
     }
-
-    /// Label sets currently tracked.
-    pub fn series(&self) -> usize {
-        self.state.lock().map(|s| s.series.len()).unwrap_or(0)
-    }
 }
 
 impl State {

@@ -96,9 +96,8 @@ impl Sink {
         let permits =
             u32::try_from(count).map_err(|_| SinkError::TooLarge { rows: count, limit: self.max_pending_rows })?;
         // Held until the commits are in: this is what bounds memory.
-        let _permit = self.pending.clone().try_acquire_many_owned(permits).map_err(|_| SinkError::Overloaded)?;
-        metrics::gauge!(crate::telemetry::names::PENDING_ROWS)
-            .set((self.max_pending_rows - self.pending.available_permits()) as f64);
+        let permit = self.pending.clone().try_acquire_many_owned(permits).map_err(|_| SinkError::Overloaded)?;
+        self.report_pending();
 
         let cost = self.cost.tally(&rows.api_requests);
         let Rows { api_requests, tool_results, api_errors, subagents, events, metrics: metric_rows } = rows;
@@ -124,12 +123,14 @@ impl Sink {
         if result.is_ok() {
             self.cost.record(cost);
         }
+        drop(permit);
+        self.report_pending();
         result
     }
 
-    /// The per-workflow cost counters.
-    pub fn cost(&self) -> &CostCounters {
-        &self.cost
+    fn report_pending(&self) {
+        let pending = self.max_pending_rows - self.pending.available_permits();
+        metrics::gauge!(crate::telemetry::names::PENDING_ROWS).set(pending as f64);
     }
 }
 
