@@ -555,7 +555,8 @@ def run(args: argparse.Namespace, data_dir: str, t_start: float) -> int:
     log(f"answers match: per-workflow ({wf}: {len(reference_q1)} stages), top-10 (first {reference_q2[0][0]})")
 
     # Which granules the exporter's skipping indexes leave for the per-workflow query.
-    index_notes = {}
+    index_notes = {"ours_final": explain_summary(str(b.q(
+        "EXPLAIN indexes = 1 " + per_workflow["ours_final"].split(" SETTINGS ")[0], "TabSeparatedRaw")))}
     for v in variants:
         plan = str(b.q("EXPLAIN indexes = 1 " + per_workflow[v].split(" SETTINGS ")[0], "TabSeparatedRaw"))
         index_notes[v] = explain_summary(plan)
@@ -569,12 +570,13 @@ def run(args: argparse.Namespace, data_dir: str, t_start: float) -> int:
             t0 = time.perf_counter()
             res = b.q(sql)
             samples.append((time.perf_counter() - t0) * 1000)
-            read_rows, read_bytes = res.rows_read(), res.bytes_read()
+            read_rows, read_bytes = res.storage_rows_read(), res.storage_bytes_read()
         med, low = median_min(samples)
         timings[(kind, name)] = dict(median=med, min=low, rows=read_rows, bytes=read_bytes)
         log(f"  {kind:12} {name:18} median {med:9.2f} ms  min {low:9.2f} ms  read {read_rows:,} rows")
 
     log(f"timing: 1 warm-up + {args.runs} runs each, SETTINGS {s}")
+    measure("floor", "SELECT 1", f"SELECT 1 SETTINGS {s}")  # chdb's own per-query cost, for scale
     for name, sql in per_workflow.items():
         measure("per-workflow", name, sql)
     for name, sql in top10.items():
@@ -587,16 +589,21 @@ def run(args: argparse.Namespace, data_dir: str, t_start: float) -> int:
 
 
 def explain_summary(plan: str) -> str:
-    """'PrimaryKey 245/245 → idx_log_attr_value 3/245' from EXPLAIN indexes = 1."""
-    steps, name = [], None
+    """'PrimaryKey 245/245 → idx_log_attr_value 3/245' from the Indexes section of EXPLAIN indexes = 1."""
+    steps, name, in_indexes = [], None, False
     for line in plan.splitlines():
         t = line.strip()
-        if t.startswith("Type:"):
+        if t == "Indexes:":
+            in_indexes = True
+        elif not in_indexes:
+            continue
+        elif t in ("Min-Max", "Partition", "PrimaryKey", "Skip"):
+            name = t
+        elif t.startswith("Name:"):
             name = t.split(":", 1)[1].strip()
-        elif t.startswith("Name:") and name is not None:
-            name = t.split(":", 1)[1].strip()
-        elif t.startswith("Granules:") and name is not None:
-            steps.append(f"{name} {t.split(':', 1)[1].strip()}")
+        elif t.startswith("Granules:") and name:
+            if name not in ("Min-Max", "Partition"):
+                steps.append(f"{name} {t.split(':', 1)[1].strip()}")
             name = None
     return " → ".join(steps) if steps else "(no index steps)"
 
@@ -707,13 +714,17 @@ def print_report(args, version, full_text, variants, start_note, wf, storage, ti
     time_row("top-10, ours on the table with FINAL", "top-10", "ours_final", 30, "≥ 30×", show_target=False)
     time_row("top-10, ours on the table without FINAL", "top-10", "ours_plain", 30, "≥ 30×", show_target=False)
     out.append("")
-    out.append("Speed-ups are the exporter's median over ours. The rows without a bare target are for information.")
+    floor = timings[("floor", "SELECT 1")]
+    out.append(
+        "Speed-ups are the exporter's median over ours. The rows without a bare target are for information. "
+        f"For scale, `SELECT 1` takes {floor['median']:.1f} / {floor['min']:.1f} ms (median / min) in this process."
+    )
     out.append("")
 
     # Detail: rows read, indexes
     out.append("### Rows read and what the exporter's skipping indexes do")
     out.append("")
-    out.append("| query | median / min ms | rows read | bytes read (uncompressed) |")
+    out.append("| query | median / min ms | rows read | bytes read (ClickHouse's read_bytes) |")
     out.append("|---|---:|---:|---:|")
     names = {"ours_final": "tokenledger, FINAL", "ours_plain": "tokenledger, no FINAL",
              "ours_view": "tokenledger, workflow_summary view"}
@@ -725,6 +736,7 @@ def print_report(args, version, full_text, variants, start_note, wf, storage, ti
             t = timings[(kind, name)]
             out.append(f"| {kind}: {names[name]} | {t['median']:.1f} / {t['min']:.1f} | {t['rows']:,} | {fmt_bytes(t['bytes'])} |")
     out.append("")
+    out.append(f"- tokenledger, per-workflow `workflow_id = '{wf}'` (FINAL): granules {index_notes['ours_final']}.")
     for v in variants:
         with_idx, without = timings[("per-workflow", v)], timings[("per-workflow", v + "_noidx")]
         out.append(
@@ -736,6 +748,8 @@ def print_report(args, version, full_text, variants, start_note, wf, storage, ti
 
     # Where the bytes go
     out.append("### Largest columns (compressed) and skipping indexes")
+    out.append("")
+    out.append("(system.columns, which counts wide parts only: small runs have compact parts that it leaves out.)")
     out.append("")
     for label, st in rows:
         cols = ", ".join(f"{c} {fmt_bytes(comp)}" for c, comp, _ in st["columns"])

@@ -11,7 +11,8 @@
 //! - The relay: `target/release/tokenledger serve` as a child process (built first with
 //!   `cargo build --release --bin tokenledger`; `TOKENLEDGER_BIN=path` uses that binary instead and skips the
 //!   build), configured only through `TOKENLEDGER_*` environment variables, one fresh relay and one fresh
-//!   database per phase (`bench_<pid>_<time>_<phase>`; dropped at the end unless `BENCH_KEEP=1`).
+//!   database per phase (`bench_<pid>_<time>_<phase>`; dropped at the end of the phase, and the scratch directory
+//!   with the relay and front logs removed at the end, unless `BENCH_KEEP=1`).
 //! - Load: OTLP/HTTP protobuf `ExportLogsServiceRequest`s built like `benches/workload.rs` (`logs_body`), every
 //!   record distinct (`event.sequence` is a run-wide counter).
 //!
@@ -397,6 +398,8 @@ struct Load {
     failed: BTreeMap<String, u64>,
     /// Seconds from send to the 200 answer, one per acknowledged request.
     latencies: Vec<f64>,
+    /// (seconds from the phase start to the send, seconds to the 200 answer), one per acknowledged request.
+    timeline: Vec<(f64, f64)>,
     /// Sampled visibility checks: (all rows visible, seconds from send to the check's answer).
     checks: Vec<(bool, f64)>,
     first_failure: Option<String>,
@@ -404,6 +407,9 @@ struct Load {
     elapsed: f64,
     /// First send → last send.
     send_elapsed: f64,
+    /// Paced phases: requests scheduled, and the length of the schedule (requests / rate).
+    scheduled: u64,
+    schedule_secs: f64,
 }
 
 impl Load {
@@ -446,8 +452,8 @@ async fn visible(clickhouse: &clickhouse::Client, template: &Template, offset: u
     let end = offset + template.records as u64;
     let (events, api): (u64, u64) = clickhouse
         .query(
-            "SELECT (SELECT count() FROM otel_events WHERE event_sequence >= ? AND event_sequence < ?), \
-             (SELECT count() FROM otel_api_request_events WHERE event_sequence >= ? AND event_sequence < ?)",
+            "SELECT ifNull((SELECT count() FROM otel_events WHERE event_sequence >= ? AND event_sequence < ?), 0), \
+             ifNull((SELECT count() FROM otel_api_request_events WHERE event_sequence >= ? AND event_sequence < ?), 0)",
         )
         .bind(offset)
         .bind(end)
@@ -459,7 +465,7 @@ async fn visible(clickhouse: &clickhouse::Client, template: &Template, offset: u
 }
 
 /// One request: build, send, record; optionally check visibility right after the 200.
-async fn one_request(target: &Target, template: &Template, load: &Mutex<Load>, check: bool) {
+async fn one_request(target: &Target, template: &Template, load: &Mutex<Load>, check: bool, start: Instant) {
     let offset = take_offset(template.records);
     let body = template.body(offset);
     let sent = Instant::now();
@@ -483,6 +489,7 @@ async fn one_request(target: &Target, template: &Template, load: &Mutex<Load>, c
             load.ok_records += template.records as u64;
             load.rejected_records += rejected;
             load.latencies.push(answered);
+            load.timeline.push((sent.duration_since(start).as_secs_f64(), answered));
         }
         Err((status, body)) => {
             *load.failed.entry(status.clone()).or_default() += 1;
@@ -506,7 +513,7 @@ async fn closed_loop(target: Arc<Target>, template: Arc<Template>, concurrency: 
         workers.push(tokio::spawn(async move {
             while Instant::now() < stop {
                 *last_send.lock().unwrap() = Instant::now();
-                one_request(&target, &template, &load, false).await;
+                one_request(&target, &template, &load, false, start).await;
             }
         }));
     }
@@ -548,7 +555,7 @@ async fn paced(
         let check = check_every > 0 && k % check_every == 0;
         let (target, template, load) = (target.clone(), template.clone(), load.clone());
         tasks.push(tokio::spawn(async move {
-            one_request(&target, &template, &load, check).await;
+            one_request(&target, &template, &load, check, start).await;
             drop(slot);
         }));
     }
@@ -559,6 +566,8 @@ async fn paced(
     let mut load = Arc::try_unwrap(load).ok().expect("tasks done").into_inner().unwrap();
     load.elapsed = start.elapsed().as_secs_f64();
     load.send_elapsed = send_elapsed;
+    load.scheduled = requests;
+    load.schedule_secs = requests as f64 / rate;
     load
 }
 
@@ -601,13 +610,33 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
     status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[derive(Clone, Copy)]
 struct CpuMark {
     at: Instant,
     relay: f64,
     front: Option<f64>,
     me: f64,
     machine: (u64, u64),
+    /// Every process: pid → (command line, CPU seconds).
+    processes: BTreeMap<u32, (String, f64)>,
+}
+
+/// Every process on the machine with its command line (or name) and CPU seconds so far.
+fn all_processes(ticks: f64) -> BTreeMap<u32, (String, f64)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(cpu) = cpu_seconds(pid, ticks) else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let mut name: String =
+            String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().chars().take(70).collect::<String>();
+        if name.is_empty() {
+            name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
+            name = format!("[{name}]");
+        }
+        out.insert(pid, (name, cpu));
+    }
+    out
 }
 
 fn cpu_mark(relay: u32, front: Option<u32>, ticks: f64) -> CpuMark {
@@ -617,6 +646,7 @@ fn cpu_mark(relay: u32, front: Option<u32>, ticks: f64) -> CpuMark {
         front: front.and_then(|pid| cpu_seconds(pid, ticks)),
         me: cpu_seconds(std::process::id(), ticks).unwrap_or(0.0),
         machine: machine_jiffies(),
+        processes: all_processes(ticks),
     }
 }
 
@@ -627,9 +657,13 @@ struct CpuUse {
     me: f64,
     /// Fraction of all the machine's cores busy (anyone's work).
     machine: f64,
+    /// Wall seconds between the marks.
+    wall: f64,
+    /// The busiest other processes: (command line, cores).
+    others: Vec<(String, f64)>,
 }
 
-fn cpu_use(a: CpuMark, b: CpuMark) -> CpuUse {
+fn cpu_use(a: &CpuMark, b: &CpuMark, ours: &[u32]) -> CpuUse {
     let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
     let (busy, total) = (b.machine.0 - a.machine.0, b.machine.1 - a.machine.1);
     CpuUse {
@@ -637,6 +671,22 @@ fn cpu_use(a: CpuMark, b: CpuMark) -> CpuUse {
         front: a.front.zip(b.front).map(|(a, b)| (b - a) / wall),
         me: (b.me - a.me) / wall,
         machine: if total == 0 { 0.0 } else { busy as f64 / total as f64 },
+        wall,
+        others: {
+            let mut others: Vec<(String, f64)> = b
+                .processes
+                .iter()
+                .filter(|(pid, _)| !ours.contains(pid))
+                .map(|(pid, (name, cpu))| {
+                    let before = a.processes.get(pid).map(|(_, c)| *c).unwrap_or(0.0);
+                    (name.clone(), (cpu - before) / wall)
+                })
+                .filter(|(_, cores)| *cores >= 0.05)
+                .collect();
+            others.sort_by(|x, y| y.1.total_cmp(&x.1));
+            others.truncate(3);
+            others
+        },
     }
 }
 
@@ -662,7 +712,7 @@ fn sampler(relay: u32, front: Option<u32>, admin: String, stop: Arc<AtomicBool>)
             if let Some(rss) = front.and_then(|pid| status_kib(pid, "VmRSS:")) {
                 samples.front_rss_max_kib = samples.front_rss_max_kib.max(rss);
             }
-            if tick % 10 == 0 {
+            if tick.is_multiple_of(10) {
                 if let Ok(text) = scrape(&client, &admin).await {
                     if let Some(pending) = prom_value(&text, "tokenledger_pending_rows") {
                         samples.pending_peak = samples.pending_peak.max(pending);
@@ -848,7 +898,7 @@ impl Bench {
             relay_max_pending_rows: relay.max_pending_rows,
             spec,
             load,
-            cpu: cpu_use(before, after),
+            cpu: cpu_use(&before, &after, &[relay_pid, std::process::id(), self.front_pid.unwrap_or(0)]),
             samples,
             rss_idle_kib,
             hwm_kib,
@@ -889,7 +939,7 @@ fn thousands(n: f64) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1093,18 +1143,40 @@ fn report(settings: &Settings, context: &Context, phases: &[Phase]) -> String {
                     }),
                     mib(p.rss_idle_kib)
                 );
-                let achieved = events_per_sec(l);
-                let ok = if achieved >= 0.98 * rate_events { "✅ achieved" } else { "❌ not achieved" };
+                // Sustained: every scheduled request sent and answered 200, no backlog building up (the answer
+                // latency of the last third of the schedule is not above that of the first third), and the last
+                // answer soon after the last send.
+                let third = l.schedule_secs / 3.0;
+                let window = |from: f64, to: f64| {
+                    sorted(
+                        &l.timeline
+                            .iter()
+                            .filter(|(at, _)| *at >= from && *at < to)
+                            .map(|(_, t)| *t)
+                            .collect::<Vec<_>>(),
+                    )
+                };
+                let (first, last) = (window(0.0, third), window(2.0 * third, f64::INFINITY));
+                let (first_p50, last_p50) = (percentile(&first, 0.5), percentile(&last, 0.5));
+                let tail = l.elapsed - l.send_elapsed;
+                let all_acked = l.ok_requests == l.scheduled && l.skipped == 0;
+                let no_backlog = last_p50 <= 1.5 * first_p50 + 0.1 && tail < 5.0;
+                let verdict = if all_acked && no_backlog { "✅ sustained" } else { "❌ not sustained" };
                 let _ = writeln!(
                     w,
-                    "| ↳ sustained rate | same | **{} events/s** acknowledged {ok} (offered {} events/s; {} sent, {} not sent (in-flight cap {}), failed {}; answer latency {}) | {} events/s |",
-                    thousands(achieved),
-                    thousands(l.sent as f64 * p.spec.records as f64 / l.send_elapsed.max(1e-9)),
-                    l.sent,
+                    "| ↳ sustained rate | same | **{} events/s** acknowledged over the {:.0} s schedule {verdict}: {}/{} requests answered 200 ({} not sent at the in-flight cap of {}, failed {}); answer latency {}; p50 first third {} vs last third {}; last answer {:.2} s after the last send; first send → last answer {} events/s | {} events/s |",
+                    thousands(l.ok_records as f64 / l.schedule_secs.max(1e-9)),
+                    l.schedule_secs,
+                    l.ok_requests,
+                    l.scheduled,
                     l.skipped,
                     settings.max_in_flight,
                     l.failed_text(),
                     freshness_cell(l),
+                    ms(first_p50),
+                    ms(last_p50),
+                    tail,
+                    thousands(events_per_sec(l)),
                     thousands(*rate_events)
                 );
             }
@@ -1135,10 +1207,10 @@ fn report(settings: &Settings, context: &Context, phases: &[Phase]) -> String {
     let _ = writeln!(w);
 
     let _ = writeln!(w, "### Where the time goes (CPU in cores = CPU seconds / wall seconds over the load)\n");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let _ = writeln!(
         w,
-        "| phase | relay CPU | ClickHouse front CPU | load generator CPU | machine busy (all {} cores, anyone) | front peak RSS | relay peak pending rows | inserts per table: count × avg rows, avg time (sum) |\n|---|---|---|---|---|---|---|---|",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "| phase | relay CPU (µs per event) | ClickHouse front CPU (µs per event) | load generator CPU | other processes CPU (busiest) | machine busy (all {cores} cores) | relay VmHWM | front peak RSS | relay peak pending rows | inserts per table: count × avg rows, avg time (sum) |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for p in phases {
         let inserts = p
@@ -1149,14 +1221,26 @@ fn report(settings: &Settings, context: &Context, phases: &[Phase]) -> String {
             .collect::<Vec<_>>()
             .join("; ");
         let busy: f64 = p.inserts.0.iter().map(|(_, _, _, _, total)| total).sum();
+        let per_event = |cores: f64| cores * p.cpu.wall / (p.load.ok_records.max(1) as f64) * 1e6;
         let _ = writeln!(
             w,
-            "| {} | {:.2} | {} | {:.2} | {:.0} % | {} | {} | {inserts}; insert time / wall = {:.2} |",
+            "| {} | {:.2} ({:.0}) | {} | {:.2} | {:.2}{} | {:.0} % | {} | {} | {} | {inserts}; insert time / wall = {:.2} |",
             p.spec.title,
             p.cpu.relay,
-            p.cpu.front.map(|c| format!("{c:.2}")).unwrap_or_else(|| "n/a (external)".into()),
+            per_event(p.cpu.relay),
+            p.cpu.front.map(|c| format!("{c:.2} ({:.0})", per_event(c))).unwrap_or_else(|| "n/a (external)".into()),
             p.cpu.me,
+            (p.cpu.machine * cores as f64 - p.cpu.relay - p.cpu.front.unwrap_or(0.0) - p.cpu.me).max(0.0),
+            if p.cpu.others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    p.cpu.others.iter().map(|(n, c)| format!("`{}` {c:.2}", n.replace('|', "/"))).collect::<Vec<_>>().join(", ")
+                )
+            },
             p.cpu.machine * 100.0,
+            mib(p.hwm_kib),
             if p.samples.front_rss_max_kib > 0 { mib(p.samples.front_rss_max_kib) } else { "n/a".into() },
             thousands(p.samples.pending_peak),
             busy / p.load.elapsed.max(1e-9)
@@ -1271,7 +1355,11 @@ async fn run() -> Result<String> {
     let context = Context { engine, bin, templates };
     let text = report(&settings, &context, &phases);
     drop(clickhouse);
-    drop(scratch);
+    if settings.keep {
+        eprintln!("bench: BENCH_KEEP=1: logs and engine data kept in {}", scratch.keep().display());
+    } else {
+        drop(scratch);
+    }
     Ok(text)
 }
 
