@@ -252,16 +252,6 @@ RESOURCE_MAP = """map(
         'host.arch', host_arch, 'os.type', os_type, 'os.version', os_version,
         'service.name', 'claude-code', 'service.version', '2.1.331')"""
 
-# The record's attributes that are not workflow/common columns, in fixture order, as text (the relay's to_text).
-RECORD_REST_PAIRS = """'user.id', user_id, 'anthropic.provider', 'firstParty', 'terminal.type', terminal_type,
-        'model', model, 'input_tokens', toString(input_tokens), 'output_tokens', toString(output_tokens),
-        'cache_read_tokens', toString(cache_read_tokens), 'cache_creation_tokens', toString(cache_creation_tokens),
-        'cache_creation_5m_tokens', toString(cache_creation_5m_tokens),
-        'cache_creation_1h_tokens', toString(cache_creation_1h_tokens),
-        'cost_usd', toString(cost_usd), 'cost_usd_micros', toString(cost_usd_micros),
-        'duration_ms', toString(duration_ms), 'ttft_ms', toString(ttft_ms), 'speed', speed,
-        'query_source', query_source, 'effort', effort"""
-
 # Every attribute of the record, in fixture order: what the exporter puts in LogAttributes.
 LOG_ATTRIBUTES_MAP = """map(
         'workflow_id', workflow_id, 'workflow_path', workflow_path, 'complexity', complexity, 'stage', stage,
@@ -278,7 +268,8 @@ LOG_ATTRIBUTES_MAP = """map(
         'query_source', query_source, 'effort', effort)"""
 
 # What the relay writes (src/reshape/logs.rs): typed columns; the typed table's Map keeps only the attributes it
-# has no column for (here anthropic.provider); otel_events keeps every non-common attribute and the resource.
+# has no column for (here anthropic.provider); otel_events keeps the attributes no column holds (the same ones:
+# an api_request stored in the typed table leaves that table's columns out of otel_events) and the resource.
 INSERT_OURS_TYPED = f"""
 INSERT INTO {OURS_DB}.otel_api_request_events
     (timestamp, event_key, workflow_id, workflow_path, complexity, stage, task_id, agent, model_expected,
@@ -302,7 +293,7 @@ INSERT INTO {OURS_DB}.otel_events
 SELECT timestamp, event_key, workflow_id, workflow_path, complexity, stage, task_id, agent, model_expected,
        session_id, prompt_id, event_sequence, 'claude_code.api_request', '', 'com.anthropic.claude_code.events',
        'claude-code', '2.1.331',
-       map({RECORD_REST_PAIRS}),
+       map('anthropic.provider', 'firstParty'),
        {RESOURCE_MAP}
 FROM {BENCH_DB}.src
 """

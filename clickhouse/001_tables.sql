@@ -9,8 +9,9 @@
 --   within it a time range is a contiguous slice. Every ORDER BY column is read from the record itself, never from
 --   relay config, so a redelivered record always lands on the same key.
 -- * PARTITION BY month: a time-range query skips whole partitions; months are few enough to keep parts large.
--- * LowCardinality for the few-valued strings (stage, agent, model, ...); Delta+ZSTD for timestamps; ZSTD for
---   the free-form maps and ids.
+-- * LowCardinality for the few-valued strings (stage, agent, model, ...); Delta+ZSTD for timestamps; T64+ZSTD
+--   for counters (token counts are small numbers in wide columns: T64 drops the unused high bits); ZSTD for
+--   floats, free-form maps and ids. event_key is a hash: no codec shrinks it, so it has none.
 -- * Timestamps are DateTime64(9, 'UTC'): OTLP's nanoseconds, kept exactly, so the dedup hash and the row agree.
 
 CREATE TABLE IF NOT EXISTS otel_api_request_events
@@ -26,22 +27,22 @@ CREATE TABLE IF NOT EXISTS otel_api_request_events
     model_expected           LowCardinality(String),
     session_id               String CODEC(ZSTD(1)),
     prompt_id                String CODEC(ZSTD(1)),
-    event_sequence           UInt64,
+    event_sequence           UInt64 CODEC(T64, ZSTD(1)),
     agent_id                 String CODEC(ZSTD(1)),
     agent_name               LowCardinality(String),
     query_source             LowCardinality(String),
     request_id               String CODEC(ZSTD(1)),
     model                    LowCardinality(String),
-    input_tokens             UInt64,
-    output_tokens            UInt64,
-    cache_read_tokens        UInt64,
-    cache_creation_tokens    UInt64,
-    cache_creation_5m_tokens UInt64,
-    cache_creation_1h_tokens UInt64,
-    cost_usd                 Float64,
-    cost_usd_micros          UInt64,
-    duration_ms              UInt64,
-    ttft_ms                  UInt64,
+    input_tokens             UInt64 CODEC(T64, ZSTD(1)),
+    output_tokens            UInt64 CODEC(T64, ZSTD(1)),
+    cache_read_tokens        UInt64 CODEC(T64, ZSTD(1)),
+    cache_creation_tokens    UInt64 CODEC(T64, ZSTD(1)),
+    cache_creation_5m_tokens UInt64 CODEC(T64, ZSTD(1)),
+    cache_creation_1h_tokens UInt64 CODEC(T64, ZSTD(1)),
+    cost_usd                 Float64 CODEC(ZSTD(1)),
+    cost_usd_micros          UInt64 CODEC(T64, ZSTD(1)),
+    duration_ms              UInt64 CODEC(T64, ZSTD(1)),
+    ttft_ms                  UInt64 CODEC(T64, ZSTD(1)),
     speed                    LowCardinality(String),
     effort                   LowCardinality(String),
     user_id                  LowCardinality(String),
@@ -69,16 +70,16 @@ CREATE TABLE IF NOT EXISTS otel_tool_result_events
     model_expected         LowCardinality(String),
     session_id             String CODEC(ZSTD(1)),
     prompt_id              String CODEC(ZSTD(1)),
-    event_sequence         UInt64,
+    event_sequence         UInt64 CODEC(T64, ZSTD(1)),
     agent_id               String CODEC(ZSTD(1)),
     tool_name              LowCardinality(String),
     tool_use_id            String CODEC(ZSTD(1)),
     success                Bool,
     decision               LowCardinality(String),
     decision_source        LowCardinality(String),
-    duration_ms            UInt64,
-    tool_input_size_bytes  UInt64,
-    tool_result_size_bytes UInt64,
+    duration_ms            UInt64 CODEC(T64, ZSTD(1)),
+    tool_input_size_bytes  UInt64 CODEC(T64, ZSTD(1)),
+    tool_result_size_bytes UInt64 CODEC(T64, ZSTD(1)),
     error                  String CODEC(ZSTD(1)),
     tool_parameters        String CODEC(ZSTD(3)),
     tool_input             String CODEC(ZSTD(3)),
@@ -104,15 +105,15 @@ CREATE TABLE IF NOT EXISTS otel_api_error_events
     model_expected  LowCardinality(String),
     session_id      String CODEC(ZSTD(1)),
     prompt_id       String CODEC(ZSTD(1)),
-    event_sequence  UInt64,
+    event_sequence  UInt64 CODEC(T64, ZSTD(1)),
     agent_id        String CODEC(ZSTD(1)),
     query_source    LowCardinality(String),
     request_id      String CODEC(ZSTD(1)),
     model           LowCardinality(String),
     error           String CODEC(ZSTD(3)),
     status_code     LowCardinality(String),
-    attempt         UInt32,
-    duration_ms     UInt64,
+    attempt         UInt32 CODEC(T64, ZSTD(1)),
+    duration_ms     UInt64 CODEC(T64, ZSTD(1)),
     user_id         LowCardinality(String),
     terminal_type   LowCardinality(String),
     service_version LowCardinality(String),
@@ -136,15 +137,15 @@ CREATE TABLE IF NOT EXISTS otel_subagent_events
     model_expected  LowCardinality(String),
     session_id      String CODEC(ZSTD(1)),
     prompt_id       String CODEC(ZSTD(1)),
-    event_sequence  UInt64,
+    event_sequence  UInt64 CODEC(T64, ZSTD(1)),
     agent_id        String CODEC(ZSTD(1)),
     agent_type      LowCardinality(String),
     agent_source    LowCardinality(String),
     is_built_in     Bool,
     is_async        Bool,
-    total_tokens    UInt64,
-    total_tool_uses UInt64,
-    duration_ms     UInt64,
+    total_tokens    UInt64 CODEC(T64, ZSTD(1)),
+    total_tool_uses UInt64 CODEC(T64, ZSTD(1)),
+    duration_ms     UInt64 CODEC(T64, ZSTD(1)),
     model           LowCardinality(String),
     final_model     LowCardinality(String),
     model_swapped   Bool,
@@ -157,7 +158,9 @@ PARTITION BY toYYYYMM(timestamp)
 ORDER BY (workflow_id, timestamp, event_key);
 
 -- Every log record, whatever its name (known, unknown, or not from Claude Code at all), with the attributes that
--- have no column of their own in `attributes`. The typed tables above are projections of some of these rows.
+-- no column holds in `attributes`. An event also stored in a typed table above leaves that table's columns out of
+-- the Map (same event_key there: join on it), so its values are stored once; an event its typed table refused
+-- (an unreadable value) keeps every attribute here, raw.
 -- Generic events are diagnostics rather than money records, so they expire after 180 days; the typed tables keep
 -- everything (drop old partitions by hand if you must).
 CREATE TABLE IF NOT EXISTS otel_events
@@ -173,7 +176,7 @@ CREATE TABLE IF NOT EXISTS otel_events
     model_expected      LowCardinality(String),
     session_id          String CODEC(ZSTD(1)),
     prompt_id           String CODEC(ZSTD(1)),
-    event_sequence      UInt64,
+    event_sequence      UInt64 CODEC(T64, ZSTD(1)),
     agent_id            String CODEC(ZSTD(1)),
     event_name          LowCardinality(String),
     severity_text       LowCardinality(String),
@@ -203,7 +206,7 @@ CREATE TABLE IF NOT EXISTS otel_metrics
     is_monotonic    Bool,
     type            LowCardinality(String),
     model           LowCardinality(String),
-    value           Float64,
+    value           Float64 CODEC(ZSTD(1)),
     workflow_id     LowCardinality(String),
     workflow_path   LowCardinality(String),
     complexity      LowCardinality(String),

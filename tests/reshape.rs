@@ -149,6 +149,19 @@ fn a_builtin_subagent_is_told_apart_by_agent_name() {
 }
 
 #[test]
+fn otel_events_leaves_out_what_the_typed_table_holds() {
+    let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 0);
+    let api = reshaped.rows.events.iter().find(|e| e.event_name == "claude_code.api_request").unwrap();
+    let keys: Vec<_> = api.attributes.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(!keys.contains(&"input_tokens") && !keys.contains(&"cost_usd"), "{keys:?}");
+    assert!(keys.contains(&"anthropic.provider"), "attributes without any column stay: {keys:?}");
+    let typed = reshaped.rows.api_requests.iter().find(|r| r.event_key == api.event_key);
+    assert!(typed.is_some(), "the typed row is one join away, on event_key");
+    let prompt = reshaped.rows.events.iter().find(|e| e.event_name == "claude_code.user_prompt").unwrap();
+    assert!(prompt.attributes.iter().any(|(k, _)| k == "prompt_length"), "events without a typed table keep all");
+}
+
+#[test]
 fn tool_result_strings_are_coerced() {
     let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 0);
     let tool = &reshaped.rows.tool_results[0];

@@ -162,12 +162,13 @@ impl Fields {
             .collect()
     }
 
-    /// Every attribute but the common columns, moved out as text (for `otel_events`).
-    pub fn into_rest(self) -> Vec<(String, String)> {
+    /// The attributes without a column: all but the common columns and those `is_column` names, moved out as
+    /// text (for `otel_events`).
+    pub fn into_rest(self, is_column: impl Fn(Key) -> bool) -> Vec<(String, String)> {
         self.attributes
             .into_iter()
             .zip(self.keys)
-            .filter(|(_, key)| !key.is_some_and(Key::is_common_column))
+            .filter(|(_, key)| !key.is_some_and(|k| k.is_common_column() || is_column(k)))
             .map(|(kv, _)| {
                 let text = match kv.value {
                     Some(AnyValue { value: Some(Value::StringValue(s)) }) => s,
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(fields.rest(|_| false).len(), 3);
         assert_eq!(fields.take_text(Key::WorkflowId).as_deref(), Some("w"));
         assert_eq!(fields.take_text(Key::WorkflowId), None, "moved out");
-        let rest: Vec<_> = fields.into_rest().into_iter().map(|(k, _)| k).collect();
+        let rest: Vec<_> = fields.into_rest(|_| false).into_iter().map(|(k, _)| k).collect();
         assert_eq!(rest, ["model", "custom.thing", "model"]);
     }
 

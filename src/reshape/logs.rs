@@ -129,6 +129,13 @@ fn reshape_record(
     };
 
     // The typed row, if this event has a table and every column of it could be read.
+    let typed_columns: fn(Key) -> bool = match event_name.as_str() {
+        names::API_REQUEST => is_api_request_column,
+        names::TOOL_RESULT => is_tool_result_column,
+        names::API_ERROR => is_api_error_column,
+        names::SUBAGENT_COMPLETED => is_subagent_column,
+        _ => |_| false,
+    };
     let typed = match event_name.as_str() {
         names::API_REQUEST => Some(api_request(&common, &fields, resource, &mut reader).map(Typed::ApiRequest)),
         names::TOOL_RESULT => Some(Ok(Typed::ToolResult(tool_result(&common, &fields, resource, &mut reader)))),
@@ -137,13 +144,9 @@ fn reshape_record(
         _ => None,
     };
 
-    let mut attributes = fields.into_rest();
     let problem = if !unreadable_keys.is_empty() {
         Some(format!("{event_name}: unreadable value for {}", unreadable_keys.join(", ")))
     } else if let Some(first) = reader.unreadable.first() {
-        // Typed values are in the Map already; a common column's (event.sequence) is not, so add it.
-        let common_columns = reader.unreadable.iter().filter(|u| Key::of(&u.key).is_some_and(Key::is_common_column));
-        attributes.extend(common_columns.map(|u| (u.key.clone(), u.found.clone())));
         Some(format!("{event_name}: {first}"))
     } else {
         match &typed {
@@ -151,11 +154,25 @@ fn reshape_record(
             _ => None,
         }
     };
-    match (problem, typed) {
-        (Some(problem), _) => out.reject(problem),
-        (None, Some(Ok(row))) => row.push_to(&mut out.rows),
-        (None, _) => {}
-    }
+    // otel_events keeps what no other column holds: when the typed row is stored, its columns are left out of the
+    // Map (they are one join away, on event_key); when it is not, the Map keeps every value as received.
+    let attributes = match (problem, typed) {
+        (Some(problem), _) => {
+            out.reject(problem);
+            // A common column's unreadable value (event.sequence) is in no Map yet: keep its raw text.
+            let common_columns =
+                reader.unreadable.iter().filter(|u| Key::of(&u.key).is_some_and(Key::is_common_column));
+            let raw: Vec<_> = common_columns.map(|u| (u.key.clone(), u.found.clone())).collect();
+            let mut attributes = fields.into_rest(|_| false);
+            attributes.extend(raw);
+            attributes
+        }
+        (None, Some(Ok(row))) => {
+            row.push_to(&mut out.rows);
+            fields.into_rest(typed_columns)
+        }
+        (None, _) => fields.into_rest(|_| false),
+    };
 
     let Common { workflow, session_id, prompt_id, agent_id, .. } = common;
     out.rows.events.push(EventRow {
@@ -300,12 +317,7 @@ fn api_request(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader)
         user_email: r.string(f.get(Key::UserEmail)),
         terminal_type: r.string(f.get(Key::TerminalType)),
         service_version: resource.service_version.to_string(),
-        attributes: f.rest(|k| matches!(k,
-            Key::AgentName | Key::QuerySource | Key::RequestId | Key::Model | Key::InputTokens
-            | Key::OutputTokens | Key::CacheReadTokens | Key::CacheCreationTokens | Key::CacheCreation5mTokens
-            | Key::CacheCreation1hTokens | Key::CostUsd | Key::CostUsdMicros | Key::DurationMs | Key::TtftMs
-            | Key::Speed | Key::Effort | Key::UserId | Key::OrganizationId | Key::AccountUuid | Key::UserEmail
-            | Key::TerminalType)),
+        attributes: f.rest(is_api_request_column),
     }))
 }
 
@@ -325,10 +337,7 @@ fn tool_result(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader)
         user_id: r.string(f.get(Key::UserId)),
         terminal_type: r.string(f.get(Key::TerminalType)),
         service_version: resource.service_version.to_string(),
-        attributes: f.rest(|k| matches!(k,
-            Key::ToolName | Key::ToolUseId | Key::Success | Key::Decision | Key::DecisionSource | Key::DurationMs
-            | Key::ToolInputSizeBytes | Key::ToolResultSizeBytes | Key::Error | Key::ToolParameters
-            | Key::ToolInput | Key::UserId | Key::TerminalType)),
+        attributes: f.rest(is_tool_result_column),
     })
 }
 
@@ -344,9 +353,7 @@ fn api_error(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) -
         user_id: r.string(f.get(Key::UserId)),
         terminal_type: r.string(f.get(Key::TerminalType)),
         service_version: resource.service_version.to_string(),
-        attributes: f.rest(|k| matches!(k,
-            Key::QuerySource | Key::RequestId | Key::Model | Key::Error | Key::StatusCode | Key::Attempt
-            | Key::DurationMs | Key::UserId | Key::TerminalType)),
+        attributes: f.rest(is_api_error_column),
     })
 }
 
@@ -364,9 +371,88 @@ fn subagent(common: &Common, f: &Fields, resource: &Resource, r: &mut Reader) ->
         model_swapped: r.bool("model_swapped", f.get(Key::ModelSwapped)),
         user_id: r.string(f.get(Key::UserId)),
         service_version: resource.service_version.to_string(),
-        attributes: f.rest(|k| matches!(k,
-            Key::AgentType | Key::AgentSource | Key::IsBuiltIn | Key::IsAsync | Key::TotalTokens
-            | Key::TotalToolUses | Key::DurationMs | Key::Model | Key::FinalModel | Key::ModelSwapped
-            | Key::UserId)),
+        attributes: f.rest(is_subagent_column),
     })
+}
+
+/// Attributes with a column in the api_request table.
+fn is_api_request_column(key: Key) -> bool {
+    matches!(
+        key,
+        Key::AgentName
+            | Key::QuerySource
+            | Key::RequestId
+            | Key::Model
+            | Key::InputTokens
+            | Key::OutputTokens
+            | Key::CacheReadTokens
+            | Key::CacheCreationTokens
+            | Key::CacheCreation5mTokens
+            | Key::CacheCreation1hTokens
+            | Key::CostUsd
+            | Key::CostUsdMicros
+            | Key::DurationMs
+            | Key::TtftMs
+            | Key::Speed
+            | Key::Effort
+            | Key::UserId
+            | Key::OrganizationId
+            | Key::AccountUuid
+            | Key::UserEmail
+            | Key::TerminalType
+    )
+}
+
+/// Attributes with a column in the tool_result table.
+fn is_tool_result_column(key: Key) -> bool {
+    matches!(
+        key,
+        Key::ToolName
+            | Key::ToolUseId
+            | Key::Success
+            | Key::Decision
+            | Key::DecisionSource
+            | Key::DurationMs
+            | Key::ToolInputSizeBytes
+            | Key::ToolResultSizeBytes
+            | Key::Error
+            | Key::ToolParameters
+            | Key::ToolInput
+            | Key::UserId
+            | Key::TerminalType
+    )
+}
+
+/// Attributes with a column in the api_error table.
+fn is_api_error_column(key: Key) -> bool {
+    matches!(
+        key,
+        Key::QuerySource
+            | Key::RequestId
+            | Key::Model
+            | Key::Error
+            | Key::StatusCode
+            | Key::Attempt
+            | Key::DurationMs
+            | Key::UserId
+            | Key::TerminalType
+    )
+}
+
+/// Attributes with a column in the subagent table.
+fn is_subagent_column(key: Key) -> bool {
+    matches!(
+        key,
+        Key::AgentType
+            | Key::AgentSource
+            | Key::IsBuiltIn
+            | Key::IsAsync
+            | Key::TotalTokens
+            | Key::TotalToolUses
+            | Key::DurationMs
+            | Key::Model
+            | Key::FinalModel
+            | Key::ModelSwapped
+            | Key::UserId
+    )
 }
