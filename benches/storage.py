@@ -269,7 +269,8 @@ LOG_ATTRIBUTES_MAP = """map(
 
 # What the relay writes (src/reshape/logs.rs): typed columns; the typed table's Map keeps only the attributes it
 # has no column for (here anthropic.provider); otel_events keeps the attributes no column holds (the same ones:
-# an api_request stored in the typed table leaves that table's columns out of otel_events) and the resource.
+# an api_request stored in the typed table leaves that table's columns out of otel_events) and the resource
+# attributes no column holds (host and os; the workflow keys and service name/version are columns).
 INSERT_OURS_TYPED = f"""
 INSERT INTO {OURS_DB}.otel_api_request_events
     (timestamp, event_key, workflow_id, workflow_path, complexity, stage, task_id, agent, model_expected,
@@ -294,7 +295,7 @@ SELECT timestamp, event_key, workflow_id, workflow_path, complexity, stage, task
        session_id, prompt_id, event_sequence, 'claude_code.api_request', '', 'com.anthropic.claude_code.events',
        'claude-code', '2.1.331',
        map('anthropic.provider', 'firstParty'),
-       {RESOURCE_MAP}
+       map('host.arch', host_arch, 'os.type', os_type, 'os.version', os_version)
 FROM {BENCH_DB}.src
 """
 

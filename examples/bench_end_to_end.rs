@@ -74,12 +74,14 @@ struct Settings {
     rss_secs: f64,
     /// Most requests in flight in the paced phases; a tick finding this many waiting sends nothing (counted).
     max_in_flight: usize,
+    /// Which phases run (`BENCH_PHASES=throughput,freshness,rss`).
+    phases: Vec<String>,
     keep: bool,
 }
 
 impl Settings {
     fn from_env() -> Result<Settings> {
-        Ok(Settings {
+        let settings = Settings {
             concurrency: list("BENCH_CONCURRENCY", "8,64")?,
             throughput_secs: var("BENCH_THROUGHPUT_SECS", 20.0)?,
             throughput_records: var("BENCH_THROUGHPUT_RECORDS", 500)?,
@@ -92,8 +94,15 @@ impl Settings {
             rss_records: var("BENCH_RSS_RECORDS", 500)?,
             rss_secs: var("BENCH_RSS_SECS", 30.0)?,
             max_in_flight: var("BENCH_MAX_IN_FLIGHT", 1024)?,
+            phases: list("BENCH_PHASES", "throughput,freshness,rss")?,
             keep: std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1"),
-        })
+        };
+        if let Some(unknown) =
+            settings.phases.iter().find(|p| !["throughput", "freshness", "rss"].contains(&p.as_str()))
+        {
+            return Err(format!("BENCH_PHASES: unknown phase {unknown:?} (throughput, freshness, rss)").into());
+        }
+        Ok(settings)
     }
 }
 
@@ -108,7 +117,7 @@ fn list<T: std::str::FromStr>(name: &str, default: &str) -> Result<Vec<T>> {
     let text = std::env::var(name).unwrap_or_else(|_| default.to_string());
     text.split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().map_err(|_| format!("{name}={text:?} is not a list of numbers").into()))
+        .map(|s| s.trim().parse().map_err(|_| format!("{name}={text:?} is not a valid list").into()))
         .collect()
 }
 
@@ -1309,7 +1318,8 @@ async fn run() -> Result<String> {
     };
 
     let mut specs = Vec::new();
-    for &concurrency in &settings.concurrency {
+    let wanted = |phase: &str| settings.phases.iter().any(|p| p == phase);
+    for &concurrency in settings.concurrency.iter().filter(|_| wanted("throughput")) {
         specs.push(PhaseSpec {
             key: format!("tput{concurrency}"),
             title: format!("throughput, {concurrency} in flight"),
@@ -1319,7 +1329,9 @@ async fn run() -> Result<String> {
             max_delay_ms: None,
         });
     }
-    for delay in std::iter::once(None).chain(settings.freshness_delays.iter().copied().map(Some)) {
+    for delay in
+        std::iter::once(None).chain(settings.freshness_delays.iter().copied().map(Some)).filter(|_| wanted("freshness"))
+    {
         specs.push(PhaseSpec {
             key: format!("fresh{}", delay.map(|d| d.to_string()).unwrap_or_else(|| "default".into())),
             title: format!(
@@ -1332,14 +1344,14 @@ async fn run() -> Result<String> {
             max_delay_ms: delay,
         });
     }
-    specs.push(PhaseSpec {
+    specs.extend(wanted("rss").then(|| PhaseSpec {
         key: "rss".into(),
         title: format!("rss, {} events/s", thousands(settings.rss_rate)),
         shape: Shape::Paced { rate_events: settings.rss_rate, check_every: 0 },
         records: settings.rss_records,
         secs: settings.rss_secs,
         max_delay_ms: None,
-    });
+    }));
 
     let mut phases = Vec::new();
     for spec in specs {

@@ -80,18 +80,23 @@ impl Resource {
         hasher.str(scope_name);
         Resource {
             hash: hasher.finish(),
-            attributes: Arc::new(
-                attributes
-                    .iter()
-                    .map(|kv| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
-                    .collect(),
-            ),
+            attributes: Arc::new(resource_rest(&attributes)),
             scope_name: scope_name.into(),
             service_name: text("service.name"),
             service_version: text("service.version"),
             fields: Fields::new(attributes),
         }
     }
+}
+
+/// The resource attributes no column holds: the workflow keys (Claude Code copies them onto every record, and
+/// they are columns) and service.name / service.version are left out, the rest (host, os, ...) kept as text.
+fn resource_rest(attributes: &[KeyValue]) -> AttributeMap {
+    attributes
+        .iter()
+        .filter(|kv| Key::of(&kv.key).is_none() && kv.key != "service.name" && kv.key != "service.version")
+        .map(|kv| (kv.key.clone(), kv.value.as_ref().map(to_text).unwrap_or_default()))
+        .collect()
 }
 
 fn reshape_record(

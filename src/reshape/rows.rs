@@ -229,7 +229,7 @@ event_row! {
         service_version: Arc<str>,
         /// Attributes without a column.
         attributes: AttributeMap,
-        /// All resource attributes, shared by the rows of one resource.
+        /// The resource attributes no column holds (host, os, ...), shared by the rows of one resource.
         resource_attributes: Arc<AttributeMap>,
     }
 }
