@@ -1,13 +1,16 @@
-//! One task per table that gathers rows from many requests into one insert, and tells each request when its
+//! One task per table that streams the rows of many requests into one INSERT, and tells each request when its
 //! rows are committed (or why not).
 //!
-//! A batch is sent when it reaches `max_rows` or `max_bytes`, or when its oldest row has waited `max_delay`.
-//! Inserts of one table run one at a time; requests arriving meanwhile wait in the channel and form the next
-//! batch. A failed insert fails every request in it: they answer with a retryable error, and the sender retries.
-//! When every handle is dropped the task flushes what it holds and ends.
+//! The INSERT starts with the first rows that arrive and stays open while more come: each request's rows are
+//! serialized (RowBinary, LZ4) and sent to ClickHouse as they arrive, so rows waiting for their commit cost a
+//! compressed buffer, not structs in memory. The INSERT is ended (committed) when it reaches `max_rows` or
+//! `max_bytes`, or when its first rows have waited `max_delay`; only then are the requests in it answered. A
+//! failed INSERT commits nothing and fails every request in it: they answer with a retryable error, and the
+//! senders retry. When every handle is dropped the task ends the open INSERT and stops.
 
 use std::time::{Duration, Instant};
 
+use clickhouse::insert::Insert;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -15,22 +18,24 @@ use super::error::SinkError;
 use crate::reshape::rows::Table;
 use crate::telemetry::names;
 
-/// When to send a batch, and how long an insert may take.
+/// When to commit an INSERT, and how long its steps may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Rows that trigger an insert.
+    /// Rows that end an INSERT.
     pub max_rows: usize,
-    /// Estimated bytes that trigger an insert.
+    /// Estimated bytes that end an INSERT.
     pub max_bytes: usize,
-    /// Longest wait of the oldest row.
+    /// Longest wait of the first rows of an INSERT.
     pub max_delay: Duration,
-    /// Longest insert before it counts as failed.
+    /// Longest a send or the final commit may take before the INSERT counts as failed.
     pub insert_timeout: Duration,
 }
 
+type Done = oneshot::Sender<Result<(), SinkError>>;
+
 struct Submission<T> {
     rows: Vec<T>,
-    done: oneshot::Sender<Result<(), SinkError>>,
+    done: Done,
 }
 
 /// Sends rows to a batcher task.
@@ -48,85 +53,108 @@ impl<T: Table> BatcherHandle<T> {
     }
 }
 
+/// The INSERT being filled, and the requests waiting for its commit.
+struct Open<T> {
+    insert: Insert<T>,
+    rows: usize,
+    bytes: usize,
+    started: Instant,
+    waiting: Vec<Done>,
+}
+
 /// The state of one table's batcher task.
 pub struct Batcher<T> {
     client: clickhouse::Client,
     limits: Limits,
-    rows: Vec<T>,
-    bytes: usize,
-    waiting: Vec<oneshot::Sender<Result<(), SinkError>>>,
-    oldest: Option<Instant>,
+    open: Option<Open<T>>,
 }
 
 impl<T: Table> Batcher<T> {
     /// Spawns the task for table `T::TABLE` onto `tasks`.
     pub fn spawn(tasks: &mut JoinSet<()>, client: clickhouse::Client, limits: Limits) -> BatcherHandle<T> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let batcher = Batcher { client, limits, rows: Vec::new(), bytes: 0, waiting: Vec::new(), oldest: None };
-        tasks.spawn(batcher.run(receiver));
+        tasks.spawn(Batcher { client, limits, open: None }.run(receiver));
         BatcherHandle { sender }
     }
 
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Submission<T>>) {
         loop {
-            let deadline = self.oldest.map(|t| tokio::time::Instant::from_std(t + self.limits.max_delay));
+            let deadline =
+                self.open.as_ref().map(|o| tokio::time::Instant::from_std(o.started + self.limits.max_delay));
             tokio::select! {
                 submission = receiver.recv() => match submission {
-                    Some(submission) => {
-                        self.add(submission);
-                        if self.rows.len() >= self.limits.max_rows || self.bytes >= self.limits.max_bytes {
-                            self.flush().await;
-                        }
-                    }
+                    Some(submission) => self.add(submission).await,
                     None => {
-                        self.flush().await;
+                        self.commit().await;
                         return;
                     }
                 },
-                _ = sleep_until(deadline) => self.flush().await,
+                _ = sleep_until(deadline) => self.commit().await,
             }
         }
     }
 
-    fn add(&mut self, submission: Submission<T>) {
-        self.bytes += submission.rows.iter().map(Table::estimated_bytes).sum::<usize>();
-        self.oldest.get_or_insert_with(Instant::now);
-        if self.rows.is_empty() {
-            self.rows = submission.rows;
-        } else {
-            self.rows.extend(submission.rows);
-        }
-        self.waiting.push(submission.done);
-    }
-
-    async fn flush(&mut self) {
-        if self.waiting.is_empty() {
+    /// Streams a request's rows into the open INSERT (opening one if needed); commits when a limit is reached.
+    async fn add(&mut self, submission: Submission<T>) {
+        let Submission { rows, done } = submission;
+        let bytes: usize = rows.iter().map(Table::estimated_bytes).sum();
+        if let Err(error) = self.write(&rows).await {
+            // The INSERT is broken: nothing in it will be committed, so everyone in it is told.
+            let waiting = self.open.take().map(|o| o.waiting).unwrap_or_default();
+            self.fail(error, waiting.into_iter().chain([done]), rows.len());
             return;
         }
-        let rows = std::mem::take(&mut self.rows);
-        let waiting = std::mem::take(&mut self.waiting);
-        let bytes = std::mem::replace(&mut self.bytes, 0);
-        self.oldest = None;
-
-        let started = Instant::now();
-        let result = insert(&self.client, &rows, self.limits.insert_timeout).await;
-        let elapsed = started.elapsed().as_secs_f64();
-        let table = T::TABLE;
-        metrics::histogram!(names::INSERT_SECONDS, "table" => table).record(elapsed);
-        metrics::histogram!(names::BATCH_ROWS, "table" => table).record(rows.len() as f64);
-        match &result {
-            Ok(()) => {
-                metrics::counter!(names::ROWS_INSERTED, "table" => table).increment(rows.len() as u64);
-                tracing::debug!(table, rows = rows.len(), bytes, elapsed, "inserted");
-            }
-            Err(error) => {
-                metrics::counter!(names::ERRORS, "kind" => error.kind()).increment(1);
-                tracing::warn!(%error, table, rows = rows.len(), "insert failed; the senders will retry");
-            }
+        let Some(open) = self.open.as_mut() else { return };
+        open.rows += rows.len();
+        open.bytes += bytes;
+        open.waiting.push(done);
+        if open.rows >= self.limits.max_rows || open.bytes >= self.limits.max_bytes {
+            self.commit().await;
         }
+    }
+
+    async fn write(&mut self, rows: &[T]) -> Result<(), SinkError> {
+        if self.open.is_none() {
+            let timeout = Some(self.limits.insert_timeout);
+            let insert = tokio::time::timeout(self.limits.insert_timeout, self.client.insert::<T>(T::TABLE))
+                .await
+                .map_err(|_| SinkError::Timeout(self.limits.insert_timeout))??
+                .with_timeouts(timeout, timeout);
+            self.open = Some(Open { insert, rows: 0, bytes: 0, started: Instant::now(), waiting: Vec::new() });
+        }
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        for row in rows {
+            open.insert.write(row).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the open INSERT and answers the requests in it.
+    async fn commit(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        let table = T::TABLE;
+        let started = Instant::now();
+        let result = open.insert.end().await.map_err(SinkError::from);
+        metrics::histogram!(names::INSERT_SECONDS, "table" => table).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(names::BATCH_ROWS, "table" => table).record(open.rows as f64);
+        match result {
+            Ok(()) => {
+                metrics::counter!(names::ROWS_INSERTED, "table" => table).increment(open.rows as u64);
+                tracing::debug!(table, rows = open.rows, bytes = open.bytes, "inserted");
+                for done in open.waiting {
+                    // A requester that went away (client timeout) no longer needs the answer.
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(error) => self.fail(error, open.waiting, open.rows),
+        }
+    }
+
+    fn fail(&self, error: SinkError, waiting: impl IntoIterator<Item = Done>, rows: usize) {
+        metrics::counter!(names::ERRORS, "kind" => error.kind()).increment(1);
+        tracing::warn!(%error, table = T::TABLE, rows, "insert failed; the senders will retry");
         for done in waiting {
-            // A requester that went away (client timeout) no longer needs the answer.
-            let _ = done.send(result.clone());
+            let _ = done.send(Err(error.clone()));
         }
     }
 }
@@ -135,19 +163,5 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-async fn insert<T: Table>(client: &clickhouse::Client, rows: &[T], timeout: Duration) -> Result<(), SinkError> {
-    let attempt = async {
-        let mut insert = client.insert::<T>(T::TABLE).await?;
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result.map_err(SinkError::from),
-        Err(_) => Err(SinkError::Timeout(timeout)),
     }
 }
