@@ -165,19 +165,19 @@ impl Fields {
     /// The attributes without a column: all but the common columns and those `is_column` names, moved out as
     /// text (for `otel_events`).
     pub fn into_rest(self, is_column: impl Fn(Key) -> bool) -> Vec<(String, String)> {
-        self.attributes
-            .into_iter()
-            .zip(self.keys)
-            .filter(|(_, key)| !key.is_some_and(|k| k.is_common_column() || is_column(k)))
-            .map(|(kv, _)| {
-                let text = match kv.value {
-                    Some(AnyValue { value: Some(Value::StringValue(s)) }) => s,
-                    Some(other) => to_text(&other),
-                    None => String::new(),
-                };
-                (kv.key, text)
-            })
-            .collect()
+        let kept = |key: &Option<Key>| !key.is_some_and(|k| k.is_common_column() || is_column(k));
+        // Sized exactly: these Maps wait in memory until their INSERT is sent, so no growth slack.
+        let mut rest = Vec::with_capacity(self.keys.iter().filter(|key| kept(key)).count());
+        let kept_attributes = self.attributes.into_iter().zip(self.keys).filter(|(_, key)| kept(key));
+        rest.extend(kept_attributes.map(|(kv, _)| {
+            let text = match kv.value {
+                Some(AnyValue { value: Some(Value::StringValue(s)) }) => s,
+                Some(other) => to_text(&other),
+                None => String::new(),
+            };
+            (kv.key, text)
+        }));
+        rest
     }
 
     /// Every attribute, in order (for hashing).

@@ -4,9 +4,11 @@
 //! The INSERT starts with the first rows that arrive and stays open while more come: each request's rows are
 //! serialized (RowBinary, LZ4) and sent to ClickHouse as they arrive, so rows waiting for their commit cost a
 //! compressed buffer, not structs in memory. The INSERT is ended (committed) when it reaches `max_rows` or
-//! `max_bytes`, or when its first rows have waited `max_delay`; only then are the requests in it answered. A
-//! failed INSERT commits nothing and fails every request in it: they answer with a retryable error, and the
-//! senders retry. When every handle is dropped the task ends the open INSERT and stops.
+//! `max_bytes`, or when its first rows have waited `max_delay`; only then are the requests in it answered. The
+//! commit runs in the background (at most [`MAX_COMMITTING`] per table) while the next INSERT fills, so a slow
+//! ClickHouse does not leave rows queued as structs. A failed INSERT commits nothing and fails every request in
+//! it: they answer with a retryable error, and the senders retry. When every handle is dropped the task ends the
+//! open INSERT, waits for the commits under way, and stops.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,9 @@ pub struct Limits {
     /// Longest a send or the final commit may take before the INSERT counts as failed.
     pub insert_timeout: Duration,
 }
+
+/// INSERTs of one table that may be committing at once.
+pub const MAX_COMMITTING: usize = 4;
 
 type Done = oneshot::Sender<Result<(), SinkError>>;
 
@@ -67,13 +72,14 @@ pub struct Batcher<T> {
     client: clickhouse::Client,
     limits: Limits,
     open: Option<Open<T>>,
+    committing: JoinSet<()>,
 }
 
 impl<T: Table> Batcher<T> {
     /// Spawns the task for table `T::TABLE` onto `tasks`.
     pub fn spawn(tasks: &mut JoinSet<()>, client: clickhouse::Client, limits: Limits) -> BatcherHandle<T> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tasks.spawn(Batcher { client, limits, open: None }.run(receiver));
+        tasks.spawn(Batcher { client, limits, open: None, committing: JoinSet::new() }.run(receiver));
         BatcherHandle { sender }
     }
 
@@ -86,6 +92,7 @@ impl<T: Table> Batcher<T> {
                     Some(submission) => self.add(submission).await,
                     None => {
                         self.commit().await;
+                        while self.committing.join_next().await.is_some() {}
                         return;
                     }
                 },
@@ -101,7 +108,7 @@ impl<T: Table> Batcher<T> {
         if let Err(error) = self.write(&rows).await {
             // The INSERT is broken: nothing in it will be committed, so everyone in it is told.
             let waiting = self.open.take().map(|o| o.waiting).unwrap_or_default();
-            self.fail(error, waiting.into_iter().chain([done]), rows.len());
+            fail(T::TABLE, error, waiting.into_iter().chain([done]), rows.len());
             return;
         }
         let Some(open) = self.open.as_mut() else { return };
@@ -129,33 +136,41 @@ impl<T: Table> Batcher<T> {
         Ok(())
     }
 
-    /// Ends the open INSERT and answers the requests in it.
+    /// Ends the open INSERT in the background; its requests are answered when the commit is done.
     async fn commit(&mut self) {
         let Some(open) = self.open.take() else { return };
-        let table = T::TABLE;
-        let started = Instant::now();
-        let result = open.insert.end().await.map_err(SinkError::from);
-        metrics::histogram!(names::INSERT_SECONDS, "table" => table).record(started.elapsed().as_secs_f64());
-        metrics::histogram!(names::BATCH_ROWS, "table" => table).record(open.rows as f64);
-        match result {
-            Ok(()) => {
-                metrics::counter!(names::ROWS_INSERTED, "table" => table).increment(open.rows as u64);
-                tracing::debug!(table, rows = open.rows, bytes = open.bytes, "inserted");
-                for done in open.waiting {
-                    // A requester that went away (client timeout) no longer needs the answer.
-                    let _ = done.send(Ok(()));
-                }
-            }
-            Err(error) => self.fail(error, open.waiting, open.rows),
+        while self.committing.len() >= MAX_COMMITTING {
+            self.committing.join_next().await;
         }
+        self.committing.spawn(finish(open));
     }
+}
 
-    fn fail(&self, error: SinkError, waiting: impl IntoIterator<Item = Done>, rows: usize) {
-        metrics::counter!(names::ERRORS, "kind" => error.kind()).increment(1);
-        tracing::warn!(%error, table = T::TABLE, rows, "insert failed; the senders will retry");
-        for done in waiting {
-            let _ = done.send(Err(error.clone()));
+/// Commits an INSERT and answers the requests in it.
+async fn finish<T: Table>(open: Open<T>) {
+    let table = T::TABLE;
+    let started = Instant::now();
+    let result = open.insert.end().await.map_err(SinkError::from);
+    metrics::histogram!(names::INSERT_SECONDS, "table" => table).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(names::BATCH_ROWS, "table" => table).record(open.rows as f64);
+    match result {
+        Ok(()) => {
+            metrics::counter!(names::ROWS_INSERTED, "table" => table).increment(open.rows as u64);
+            tracing::debug!(table, rows = open.rows, bytes = open.bytes, "inserted");
+            for done in open.waiting {
+                // A requester that went away (client timeout) no longer needs the answer.
+                let _ = done.send(Ok(()));
+            }
         }
+        Err(error) => fail(table, error, open.waiting, open.rows),
+    }
+}
+
+fn fail(table: &'static str, error: SinkError, waiting: impl IntoIterator<Item = Done>, rows: usize) {
+    metrics::counter!(names::ERRORS, "kind" => error.kind()).increment(1);
+    tracing::warn!(%error, table, rows, "insert failed; the senders will retry");
+    for done in waiting {
+        let _ = done.send(Err(error.clone()));
     }
 }
 
