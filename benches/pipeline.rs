@@ -22,6 +22,7 @@ use tokenledger::reshape::{reshape_logs, AgentDirectory, StageMap};
 const BATCH: usize = 500;
 
 // The relay's allocator (src/main.rs), so the figures are the relay's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,7 +3,8 @@
 use clap::Parser;
 
 // The relay allocates a string per attribute value on its hot path; mimalloc does that markedly faster than the
-// system allocator (BENCHMARKS.md has the figures).
+// system allocator, and keeps more memory resident (BENCHMARKS.md has both figures).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
