@@ -4,7 +4,7 @@
 //! - [`attrs`] reads attribute values of any shape into column types;
 //! - [`fields`] files a record's attributes by key in one pass;
 //! - [`workflow`] decides workflow / stage / agent, with [`agents`] naming subagents by their id;
-//! - [`logs`] and [`metrics`] build the rows of [`rows`];
+//! - [`logs`] and [`metrics`] build the rows of [`rows`] (the typed ones in `typed`);
 //! - [`hash`] gives each record the content key that makes redelivery harmless.
 
 pub mod agents;
@@ -16,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 pub mod rows;
 pub mod timestamp;
+mod typed;
 pub mod workflow;
 
 pub use agents::AgentDirectory;
