@@ -1,7 +1,7 @@
 //! The sink: rows → ClickHouse in bulk, and an answer for each request only once its rows are committed.
 //!
-//! Each table has a [`batcher`] task that groups the rows of many requests into one insert (by rows, bytes and
-//! delay). [`Sink::write`] hands a request's rows to the batchers and waits for their commits, so an OTLP
+//! Each table has a [`batcher`] task that streams the rows of many requests into one INSERT, committed by rows,
+//! bytes or delay. [`Sink::write`] hands a request's rows to the batchers and waits for their commits, so an OTLP
 //! success means the data is in ClickHouse. Rows waiting anywhere are bounded by `batch.max_pending_rows`; past
 //! it, requests are refused at once with a retryable error and the sender's retry queue holds the data.
 
@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::{BatchConfig, ClickHouseConfig};
-use crate::reshape::rows::Table;
+use crate::reshape::rows::{ApiErrorRow, ApiRequestRow, EventRow, MetricRow, SubagentRow, Table, ToolResultRow};
 use crate::reshape::Rows;
 use batcher::{Batcher, BatcherHandle, Limits};
 pub use cost::CostCounters;
@@ -34,12 +34,12 @@ pub struct Sink {
 }
 
 struct Tables {
-    api_requests: BatcherHandle<crate::reshape::rows::ApiRequestRow>,
-    tool_results: BatcherHandle<crate::reshape::rows::ToolResultRow>,
-    api_errors: BatcherHandle<crate::reshape::rows::ApiErrorRow>,
-    subagents: BatcherHandle<crate::reshape::rows::SubagentRow>,
-    events: BatcherHandle<crate::reshape::rows::EventRow>,
-    metrics: BatcherHandle<crate::reshape::rows::MetricRow>,
+    api_requests: BatcherHandle<ApiRequestRow>,
+    tool_results: BatcherHandle<ToolResultRow>,
+    api_errors: BatcherHandle<ApiErrorRow>,
+    subagents: BatcherHandle<SubagentRow>,
+    events: BatcherHandle<EventRow>,
+    metrics: BatcherHandle<MetricRow>,
 }
 
 /// The batcher tasks; awaiting [`SinkTasks::drained`] after every [`Sink`] clone is dropped flushes what is left.
@@ -95,7 +95,7 @@ impl Sink {
         }
         let permits =
             u32::try_from(count).map_err(|_| SinkError::TooLarge { rows: count, limit: self.max_pending_rows })?;
-        // Held until the commits are in: this is what bounds memory.
+        // Held until the commits are in: bounds the rows waiting anywhere (a channel, an open INSERT).
         let permit = self.pending.clone().try_acquire_many_owned(permits).map_err(|_| SinkError::Overloaded)?;
         self.report_pending();
 
