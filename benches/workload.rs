@@ -43,15 +43,7 @@ pub fn logs_request(records: usize, offset: u64) -> ExportLogsServiceRequest {
     for i in 0..records {
         let (_, mut record) = pool[i % pool.len()].clone();
         let n = offset + i as u64;
-        record.time_unix_nano += n;
-        record.observed_time_unix_nano += n;
-        for kv in &mut record.attributes {
-            match (kv.key.as_str(), kv.value.as_mut().and_then(|v| v.value.as_mut())) {
-                ("event.sequence", Some(Value::IntValue(seq))) => *seq = n as i64,
-                ("workflow_id", Some(Value::StringValue(w))) => *w = format!("wf-{}", n / 200),
-                _ => {}
-            }
-        }
+        make_nth(&mut record, n, n);
         log_records.push(record);
     }
     ExportLogsServiceRequest {
@@ -60,6 +52,20 @@ pub fn logs_request(records: usize, offset: u64) -> ExportLogsServiceRequest {
             scope_logs: vec![ScopeLogs { log_records, ..Default::default() }],
             ..Default::default()
         }],
+    }
+}
+
+/// Makes a record the `n`th of a stream: `shift` nanoseconds later, `event.sequence` n, workflow `wf-{n / 200}`
+/// (200 records per workflow).
+pub fn make_nth(record: &mut LogRecord, shift: u64, n: u64) {
+    record.time_unix_nano += shift;
+    record.observed_time_unix_nano += shift;
+    for kv in &mut record.attributes {
+        match (kv.key.as_str(), kv.value.as_mut().and_then(|v| v.value.as_mut())) {
+            ("event.sequence", Some(Value::IntValue(seq))) => *seq = n as i64,
+            ("workflow_id", Some(Value::StringValue(w))) => *w = format!("wf-{}", n / 200),
+            _ => {}
+        }
     }
 }
 

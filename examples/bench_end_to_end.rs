@@ -365,17 +365,8 @@ impl Template {
         for resource in &mut request.resource_logs {
             for scope in &mut resource.scope_logs {
                 for record in &mut scope.log_records {
-                    let n = offset + i;
+                    workload::make_nth(record, offset, offset + i);
                     i += 1;
-                    record.time_unix_nano += offset;
-                    record.observed_time_unix_nano += offset;
-                    for kv in &mut record.attributes {
-                        match (kv.key.as_str(), kv.value.as_mut().and_then(|v| v.value.as_mut())) {
-                            ("event.sequence", Some(Value::IntValue(seq))) => *seq = n as i64,
-                            ("workflow_id", Some(Value::StringValue(w))) => *w = format!("wf-{}", n / 200),
-                            _ => {}
-                        }
-                    }
                 }
             }
         }
