@@ -54,6 +54,9 @@ async fn encode_all(client: &clickhouse::Client, mock: &clickhouse::test::Mock, 
 }
 
 fn pipeline(c: &mut Criterion) {
+    // The relay's allocator settings (src/allocator.rs): re-executes the bench once with them.
+    #[cfg(feature = "mimalloc")]
+    tokenledger::allocator::tune();
     let body = Bytes::from(workload::logs_body(BATCH, 0));
     let stages = stages();
     let agents = AgentDirectory::new();

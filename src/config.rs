@@ -158,7 +158,7 @@ impl Default for BatchConfig {
 
 impl Default for CostMetricsConfig {
     fn default() -> Self {
-        CostMetricsConfig { max_series: 5_000, idle_secs: 3_600 }
+        CostMetricsConfig { max_series: 1_000, idle_secs: 3_600 }
     }
 }
 

@@ -13,6 +13,8 @@
 //! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
 //! /metrics, /healthz, /readyz). The SQL schema lives in `clickhouse/` and is built into the binary.
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod pipeline;

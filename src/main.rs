@@ -3,12 +3,14 @@
 use clap::Parser;
 
 // The relay allocates a string per attribute value on its hot path; mimalloc does that markedly faster than the
-// system allocator, and keeps more memory resident (BENCHMARKS.md has both figures).
+// system allocator (BENCHMARKS.md has both figures; src/allocator.rs its settings).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "mimalloc")]
+    tokenledger::allocator::tune();
     tokenledger::telemetry::init_tracing();
     let cli = tokenledger::cli::Cli::parse();
     match cli.run() {
