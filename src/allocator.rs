@@ -1,4 +1,4 @@
-//! The global allocator's settings. The relay uses mimalloc (feature `mimalloc`, on by default): it is ~50 %
+//! The global allocator's settings. The relay uses mimalloc (feature `mimalloc`, on by default): it is ~35 %
 //! faster than the system allocator on the relay's allocation-heavy hot path, but by default it commits whole
 //! arenas up front, which at 20k events/s held ~80-100 MiB resident instead of ~55 MiB (BENCHMARKS.md). Returning
 //! freed memory at once as well (MIMALLOC_PURGE_DELAY=0) saves little more and costs ~25 % of the throughput, so
