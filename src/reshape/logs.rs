@@ -54,13 +54,17 @@ pub fn reshape_logs(request: LogsRequest, stages: &StageMap, agents: &AgentDirec
 /// come before its first api_request. `agent.name` is the name; a subagent_completed's `agent_type` stands in
 /// when no record of the run carried one.
 fn learn_subagent_names(request: &LogsRequest, agents: &AgentDirectory) {
-    let records = || request.groups.iter().flat_map(|g| &g.items).map(|d| &d.item.attributes);
-    for name_key in ["agent.name", "agent_type"] {
-        for attributes in records() {
-            if let (Some(id), Some(name)) = (find_str(attributes, "agent_id"), find_str(attributes, name_key)) {
-                agents.learn(id, name);
-            }
+    let mut fallbacks = Vec::new();
+    for attributes in request.groups.iter().flat_map(|g| &g.items).map(|d| &d.item.attributes) {
+        let Some(id) = find_str(attributes, "agent_id") else { continue };
+        match find_str(attributes, "agent.name") {
+            Some(name) => agents.learn(id, name),
+            None => fallbacks.extend(find_str(attributes, "agent_type").map(|name| (id, name))),
         }
+    }
+    // After every agent.name of the request, so a name learnt from one wins over an agent_type.
+    for (id, name) in fallbacks {
+        agents.learn(id, name);
     }
 }
 
