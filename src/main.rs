@@ -14,10 +14,10 @@ fn main() -> std::process::ExitCode {
     tokenledger::telemetry::init_tracing();
     let cli = tokenledger::cli::Cli::parse();
     match cli.run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("tokenledger: {error:#}");
-            std::process::ExitCode::FAILURE
+            tokenledger::cli::exit::code_for(&error)
         }
     }
 }

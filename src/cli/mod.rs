@@ -1,10 +1,12 @@
 //! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
 
 mod config;
+pub mod exit;
 mod schema;
 mod serve;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -49,8 +51,12 @@ pub enum SchemaAction {
 }
 
 impl Cli {
-    /// Runs the chosen subcommand.
-    pub fn run(self) -> anyhow::Result<()> {
+    /// Runs the chosen subcommand; its exit code on success (a command that runs a child returns the child's).
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        self.dispatch().map(|()| ExitCode::SUCCESS)
+    }
+
+    fn dispatch(self) -> anyhow::Result<()> {
         if let Command::Version = self.command {
             println!("tokenledger {}", env!("CARGO_PKG_VERSION"));
             return Ok(());

@@ -1,0 +1,23 @@
+//! Exit codes: the one place where the errors commands return become the status a script sees.
+//!
+//! The codes follow sysexits.h, so scripts can tell "fix your config" from "try again later". A command that runs
+//! a child (`tokenledger run`) returns the child's status as its own instead of an error.
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+
+/// Anything not listed below.
+pub const FAILURE: u8 = 1;
+/// The configuration could not be read or makes no sense (EX_CONFIG).
+pub const CONFIG: u8 = 78;
+
+/// The exit code for an error that reached the top.
+pub fn code_for(error: &anyhow::Error) -> ExitCode {
+    for cause in error.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return ExitCode::from(CONFIG);
+        }
+    }
+    ExitCode::from(FAILURE)
+}
