@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::receive::{grpc, http, Ingest};
 use crate::reshape::StageMap;
-use crate::sink::{client, CostCounters, Sink};
+use crate::sink::{client, CostCounters, SchemaGate, Sink};
 use crate::telemetry::{self, Readiness};
 
 /// How long the batchers get to flush after the listeners stop.
@@ -26,17 +26,18 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts the sink and builds the listeners' state.
+    /// Starts the sink and builds the listeners' state; rows are refused (retryably) while `schema` is closed.
     pub fn start(
         config: &Config,
         client: clickhouse::Client,
         prometheus: metrics_exporter_prometheus::PrometheusHandle,
+        schema: SchemaGate,
     ) -> Relay {
         let cost = Arc::new(CostCounters::new(
             config.cost_metrics.max_series,
             Duration::from_secs(config.cost_metrics.idle_secs),
         ));
-        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost);
+        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, schema);
         let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), sink);
         let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
         Relay { ingest, tasks, prometheus }
@@ -81,16 +82,19 @@ impl Relay {
     }
 }
 
-/// Ready when ClickHouse answers and the schema is in place.
+/// Ready when the schema step has succeeded, ClickHouse answers and every table is in place.
 pub struct ClickHouseReady {
     /// The relay's client.
     pub client: clickhouse::Client,
     /// The configured database.
     pub database: String,
+    /// Open once the schema is applied at start.
+    pub schema: SchemaGate,
 }
 
 impl Readiness for ClickHouseReady {
     async fn check(&self) -> Result<(), String> {
+        self.schema.check()?;
         client::check_ready(&self.client, &self.database).await
     }
 }

@@ -1,4 +1,5 @@
-//! `tokenledger serve`: apply the schema, bind the configured addresses, run the relay until SIGTERM or Ctrl-C.
+//! `tokenledger serve`: bind the configured addresses, apply the schema (waiting for ClickHouse as long as it
+//! takes), run the relay until SIGTERM or Ctrl-C.
 
 use std::time::Duration;
 
@@ -7,19 +8,14 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::relay::{ClickHouseReady, Relay};
-use crate::sink::{client, schema};
+use crate::sink::client;
+use crate::sink::startup::{apply_schema_until_done, SchemaGate};
 use crate::telemetry;
 
 /// Runs the relay until a termination signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = telemetry::install_recorder(Duration::from_secs(config.cost_metrics.idle_secs))?;
     let client = client::build(&config.clickhouse);
-    if config.clickhouse.apply_schema {
-        schema::apply(&client, &config.clickhouse.database)
-            .await
-            .with_context(|| format!("applying the schema to {}", config.clickhouse.url))?;
-        tracing::info!(database = %config.clickhouse.database, "schema applied");
-    }
     let grpc_listener = bind(config.otlp.grpc_addr).await?;
     let http_listener = bind(config.otlp.http_addr).await?;
     let admin_listener = bind(config.admin.addr).await?;
@@ -29,10 +25,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin = %admin_listener.local_addr()?,
         "listening"
     );
-    let relay = Relay::start(&config, client.clone(), prometheus);
-    let readiness = ClickHouseReady { client, database: config.clickhouse.database.clone() };
-    relay.serve(grpc_listener, http_listener, admin_listener, readiness, terminate()).await?;
-    Ok(())
+    let database = config.clickhouse.database.clone();
+    let (gate, schema_task) = if config.clickhouse.apply_schema {
+        let gate = SchemaGate::closed(format!("waiting for ClickHouse at {}: not tried yet", config.clickhouse.url));
+        let task =
+            apply_schema_until_done(client.clone(), config.clickhouse.url.clone(), database.clone(), gate.clone());
+        (gate, Some(tokio::spawn(task)))
+    } else {
+        (SchemaGate::open(), None)
+    };
+    let relay = Relay::start(&config, client.clone(), prometheus, gate.clone());
+    let readiness = ClickHouseReady { client, database, schema: gate };
+    let served = relay.serve(grpc_listener, http_listener, admin_listener, readiness, terminate()).await;
+    if let Some(task) = schema_task {
+        task.abort();
+    }
+    served
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokenledger::config::Config;
 use tokenledger::relay::{ClickHouseReady, Relay};
+use tokenledger::sink::SchemaGate;
 use tokio::net::TcpListener;
 
 /// A running relay and its addresses.
@@ -37,8 +38,13 @@ pub async fn start_on(config: Config, http_port: u16) -> TestRelay {
         (grpc.local_addr().unwrap(), http.local_addr().unwrap(), admin.local_addr().unwrap());
     let prometheus = tokenledger::telemetry::install_recorder(Duration::from_secs(3600)).unwrap();
     let client = tokenledger::sink::client::build(&config.clickhouse);
-    let readiness = ClickHouseReady { client: client.clone(), database: config.clickhouse.database.clone() };
-    let relay = Relay::start(&config, client, prometheus);
+    let schema = SchemaGate::open();
+    let readiness = ClickHouseReady {
+        client: client.clone(),
+        database: config.clickhouse.database.clone(),
+        schema: schema.clone(),
+    };
+    let relay = Relay::start(&config, client, prometheus, schema);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(relay.serve(grpc, http, admin, readiness, async move {
         let _ = stopped.await;
