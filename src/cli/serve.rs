@@ -1,5 +1,5 @@
-//! `tokenledger serve`: bind the configured addresses, apply the schema (waiting for ClickHouse as long as it
-//! takes), run the relay until SIGTERM or Ctrl-C.
+//! `tokenledger serve`: bind the configured addresses and run the relay (which applies the schema, waiting for
+//! ClickHouse as long as it takes) until SIGTERM or Ctrl-C.
 
 use std::time::Duration;
 
@@ -7,9 +7,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::relay::{ClickHouseReady, Relay};
+use crate::relay::Relay;
 use crate::sink::client;
-use crate::sink::startup::{apply_schema_until_done, SchemaGate};
 use crate::telemetry;
 
 /// Runs the relay until a termination signal.
@@ -25,22 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin = %admin_listener.local_addr()?,
         "listening"
     );
-    let database = config.clickhouse.database.clone();
-    let (gate, schema_task) = if config.clickhouse.apply_schema {
-        let gate = SchemaGate::closed(format!("waiting for ClickHouse at {}: not tried yet", config.clickhouse.url));
-        let task =
-            apply_schema_until_done(client.clone(), config.clickhouse.url.clone(), database.clone(), gate.clone());
-        (gate, Some(tokio::spawn(task)))
-    } else {
-        (SchemaGate::open(), None)
-    };
-    let relay = Relay::start(&config, client.clone(), prometheus, gate.clone());
-    let readiness = ClickHouseReady { client, database, schema: gate };
-    let served = relay.serve(grpc_listener, http_listener, admin_listener, readiness, terminate()).await;
-    if let Some(task) = schema_task {
-        task.abort();
-    }
-    served
+    let relay = Relay::start(&config, client, prometheus);
+    relay.serve(grpc_listener, http_listener, admin_listener, terminate()).await
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

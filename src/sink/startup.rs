@@ -1,5 +1,5 @@
-//! Start-up before ClickHouse is up: the schema step is retried with backoff while the relay already listens,
-//! and a [`SchemaGate`] keeps inserts and /readyz closed until it has succeeded.
+//! Start-up before ClickHouse is up: the schema step, then reloading recent subagent names, each retried with
+//! backoff while the relay already listens; a [`SchemaGate`] keeps inserts and /readyz closed until both are done.
 //!
 //! In a compose stack the relay often starts before ClickHouse answers. Exiting would leave the restart policy
 //! to do the waiting, with nothing said; instead the relay stays up, says on /readyz and in its log what it waits
@@ -9,11 +9,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::schema;
+use crate::reshape::AgentDirectory;
 
 /// First wait after a failed attempt; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How far back subagent names are reloaded at start: a subagent that was running when the relay stopped is
+/// among the agents of the last day; an hours-long subagent is already rare.
+const SUBAGENT_LOOKBACK_HOURS: u32 = 24;
 
 /// Whether the schema is in place. Cheap to clone; every clone sees the same state.
 #[derive(Clone, Debug)]
@@ -43,29 +48,75 @@ impl SchemaGate {
     }
 }
 
-/// Applies the schema, retrying with backoff until it succeeds; then opens `gate`. Runs until done: the caller
-/// aborts it at shutdown.
-pub async fn apply_schema_until_done(client: clickhouse::Client, url: String, database: String, gate: SchemaGate) {
+/// What the relay does before it takes rows, when it applies the schema itself (`apply_schema`): apply the
+/// schema, then reload the subagent names of the last day into `agents`, each retried with backoff until it
+/// succeeds; then open `gate`. Without `apply_schema` the operator owns the schema, the gate is open from the
+/// start and the names are reloaded once, best effort, alongside. Runs until done: the caller aborts it at shutdown.
+pub async fn prepare(
+    client: clickhouse::Client,
+    url: String,
+    database: String,
+    apply_schema: bool,
+    agents: Arc<AgentDirectory>,
+    gate: SchemaGate,
+) {
+    if !apply_schema {
+        match recent_subagents(&client).await {
+            Ok(pairs) => learn(&agents, &pairs),
+            Err(error) => tracing::warn!(%url, %error, "subagent names not reloaded"),
+        }
+        return;
+    }
+    let statements = retry(&gate, &url, "applying the schema", || schema::apply(&client, &database)).await;
+    tracing::info!(%database, statements, "schema applied");
+    let pairs = retry(&gate, &url, "reloading subagent names", || recent_subagents(&client)).await;
+    learn(&agents, &pairs);
+    gate.set(None);
+}
+
+fn learn(agents: &AgentDirectory, pairs: &[(String, String)]) {
+    // Oldest first: the directory forgets its oldest entries first when full.
+    for (agent_id, name) in pairs.iter().rev() {
+        agents.learn(agent_id, name);
+    }
+    tracing::info!(subagents = pairs.len(), hours = SUBAGENT_LOOKBACK_HOURS, "subagent names reloaded");
+}
+
+/// Runs `attempt` until it succeeds, keeping `gate` closed with the reason meanwhile.
+async fn retry<T, F, Fut>(gate: &SchemaGate, url: &str, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+{
     let mut backoff = FIRST_BACKOFF;
-    for attempt in 1u64.. {
-        match schema::apply(&client, &database).await {
-            Ok(statements) => {
-                gate.set(None);
-                tracing::info!(%database, statements, attempt, "schema applied");
-                return;
-            }
+    for number in 1u64.. {
+        match attempt().await {
+            Ok(value) => return value,
             Err(error) => {
-                let waiting_for = format!(
-                    "waiting for ClickHouse at {url}: applying the schema failed (attempt {attempt}, next in \
-                     {backoff:?}): {error}"
-                );
-                tracing::warn!(%url, %database, attempt, retry_in = ?backoff, %error, "waiting for ClickHouse");
-                gate.set(Some(waiting_for));
+                gate.set(Some(format!(
+                    "waiting for ClickHouse at {url}: {what} failed (attempt {number}, next in {backoff:?}): {error}"
+                )));
+                tracing::warn!(%url, what, attempt = number, retry_in = ?backoff, %error, "waiting for ClickHouse");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
+    unreachable!("the attempts are unbounded")
+}
+
+/// The subagent names of the last day by agent_id, newest first, as many as the directory holds.
+async fn recent_subagents(client: &clickhouse::Client) -> Result<Vec<(String, String)>, clickhouse::error::Error> {
+    client
+        .query(
+            "SELECT agent_id, argMax(agent_name, timestamp) FROM otel_api_request_events FINAL \
+             WHERE agent_id != '' AND agent_name != '' AND timestamp > now() - toIntervalHour(?) \
+             GROUP BY agent_id ORDER BY max(timestamp) DESC LIMIT ?",
+        )
+        .bind(SUBAGENT_LOOKBACK_HOURS)
+        .bind(AgentDirectory::CAPACITY as u64)
+        .fetch_all::<(String, String)>()
+        .await
 }
 
 #[cfg(test)]
