@@ -83,10 +83,10 @@ async fn a_subagent_running_across_a_restart_keeps_its_name_and_stage() {
         async move { client.query(&sql).fetch_all::<(String, String)>().await.unwrap() }
     };
     let reviewer = ("reviewer".to_string(), "review".to_string());
-    assert_eq!(attribution("otel_api_request_events", "agent-42").await, [reviewer.clone()]);
+    assert_eq!(attribution("otel_api_request_events", "agent-42").await, std::slice::from_ref(&reviewer));
     assert_eq!(
         attribution("otel_tool_result_events", "agent-42").await,
-        [reviewer.clone()],
+        std::slice::from_ref(&reviewer),
         "tool_result after restart"
     );
     assert_eq!(attribution("otel_subagent_events", "agent-42").await, [reviewer], "subagent_completed after restart");
