@@ -7,4 +7,5 @@ pub mod claude;
 pub mod clickhouse;
 pub mod collector;
 pub mod fixtures;
+pub mod otlp_json;
 pub mod relay;
