@@ -36,6 +36,8 @@ pub struct Config {
     pub cost_metrics: CostMetricsConfig,
     /// Redelivered rows dropped before they are written.
     pub dedup: DedupConfig,
+    /// Which event times are accepted.
+    pub limits: LimitsConfig,
 }
 
 /// The ClickHouse server and database.
@@ -120,6 +122,23 @@ pub struct DedupConfig {
     pub max_keys: usize,
 }
 
+/// The window of event times the relay accepts into the typed tables, around its own clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Events older than this (hours) are kept in otel_events only and reported as rejected; raise it for a
+    /// backfill of older telemetry.
+    pub max_event_age_hours: u64,
+    /// Events this far ahead of the relay's clock (seconds) are treated likewise (a sender's clock that is off).
+    pub max_event_lead_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_event_age_hours: 720, max_event_lead_secs: 300 }
+    }
+}
+
 impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig { window_secs: 600, max_keys: 500_000 }
@@ -144,6 +163,7 @@ impl Default for Config {
             stages: default_stages(),
             cost_metrics: CostMetricsConfig::default(),
             dedup: DedupConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -57,7 +57,7 @@ impl Relay {
         ));
         let readiness = ClickHouseReady { client: client.clone(), database, schema: gate.clone() };
         let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, recent, gate);
-        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, sink);
+        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, config.limits.clone(), sink);
         let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
         Relay { ingest, tasks, prometheus, readiness, startup }
     }
