@@ -109,7 +109,13 @@ struct Step {
     prompt: String,
 }
 
-fn step(name: &'static str, stage: Option<&'static str>, agent: &'static str, model: &'static str, prompt: &str) -> Step {
+fn step(
+    name: &'static str,
+    stage: Option<&'static str>,
+    agent: &'static str,
+    model: &'static str,
+    prompt: &str,
+) -> Step {
     Step { name, stage, agent, model, prompt: prompt.to_string() }
 }
 
@@ -119,7 +125,13 @@ fn workflow_steps() -> Vec<Step> {
     vec![
         step("analyze", Some("analyze"), "analyst", "opus", "Analyze the repository."),
         step("plan", Some("plan"), "planner", "sonnet", "Plan the change."),
-        step("implement", Some("implement"), "implementer", "claude-sonnet-4-5-20250929", "Implement. [[bash:echo ok]]"),
+        step(
+            "implement",
+            Some("implement"),
+            "implementer",
+            "claude-sonnet-4-5-20250929",
+            "Implement. [[bash:echo ok]]",
+        ),
         step(
             "orchestrate",
             None,
@@ -248,7 +260,14 @@ struct Expected {
 impl Expected {
     /// Adds one run. The fake says which request belonged to whom; the CLI's modelUsage must agree with the fake's
     /// tokens per model and gives each model's cost, which belongs to the one agent that used that model.
-    fn add(&mut self, step: &Step, workflow_id: &str, result: &CliResult, served: &[ServedRequest], stages: &BTreeMap<String, String>) {
+    fn add(
+        &mut self,
+        step: &Step,
+        workflow_id: &str,
+        result: &CliResult,
+        served: &[ServedRequest],
+        stages: &BTreeMap<String, String>,
+    ) {
         let mut per_model: BTreeMap<&str, (BTreeSet<Key>, Figures)> = BTreeMap::new();
         for request in served {
             let (stage, agent) = match (request.role.as_str(), &request.agent_type) {
@@ -278,8 +297,18 @@ impl Expected {
             let [key] = &keys.iter().collect::<Vec<_>>()[..] else {
                 panic!("{}: model {model} served several agents {keys:?}", step.name)
             };
-            let cli = [usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens];
-            assert_eq!(cli, served_figures.tokens()[1..], "{}: the CLI's {model} tokens vs what the fake served", step.name);
+            let cli = [
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_creation_input_tokens,
+            ];
+            assert_eq!(
+                cli,
+                served_figures.tokens()[1..],
+                "{}: the CLI's {model} tokens vs what the fake served",
+                step.name
+            );
             *self.figures.entry((*key).clone()).or_default() += Figures { cost_usd: usage.cost_usd, ..*served_figures };
         }
         let model_costs: f64 = result.model_usage.values().map(|u| u.cost_usd).sum();
@@ -375,15 +404,35 @@ async fn assert_clickhouse_holds(db: &TestDb, expected: &Expected) -> (u64, u64)
             (r.workflow_id, r.stage, r.agent),
             [r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_creation_tokens],
         );
-        assert!(landed.insert(r.request_id.clone(), value).is_none(), "request {} has two rows with final = 1", r.request_id);
+        assert!(
+            landed.insert(r.request_id.clone(), value).is_none(),
+            "request {} has two rows with final = 1",
+            r.request_id
+        );
     }
     assert_eq!(landed, expected.requests, "api_request rows (final = 1) vs the requests the fake served");
 
     assert_figures("per workflow", &figures_by(db, "workflow_id").await, &expected.by(|k| k.0.clone()));
-    assert_figures("per stage", &figures_by(db, "(workflow_id, stage)").await, &expected.by(|k| format!("('{}','{}')", k.0, k.1)));
-    assert_figures("per agent", &figures_by(db, "(workflow_id, agent)").await, &expected.by(|k| format!("('{}','{}')", k.0, k.2)));
-    let total = reader(db).query("SELECT toFloat64(sum(cost_usd)) FROM otel_api_request_events").fetch_one::<f64>().await.unwrap();
-    assert!(costs_equal(total, expected.total_cost_usd), "sum(cost_usd) {total} vs the runs' total_cost_usd {}", expected.total_cost_usd);
+    assert_figures(
+        "per stage",
+        &figures_by(db, "(workflow_id, stage)").await,
+        &expected.by(|k| format!("('{}','{}')", k.0, k.1)),
+    );
+    assert_figures(
+        "per agent",
+        &figures_by(db, "(workflow_id, agent)").await,
+        &expected.by(|k| format!("('{}','{}')", k.0, k.2)),
+    );
+    let total = reader(db)
+        .query("SELECT toFloat64(sum(cost_usd)) FROM otel_api_request_events")
+        .fetch_one::<f64>()
+        .await
+        .unwrap();
+    assert!(
+        costs_equal(total, expected.total_cost_usd),
+        "sum(cost_usd) {total} vs the runs' total_cost_usd {}",
+        expected.total_cost_usd
+    );
     let summary = reader(db)
         .query("SELECT toFloat64(sum(total_cost_usd)), toUInt64(sum(api_requests)) FROM workflow_summary")
         .fetch_one::<(f64, u64)>()
@@ -396,10 +445,14 @@ async fn assert_clickhouse_holds(db: &TestDb, expected: &Expected) -> (u64, u64)
         expected.requests.len()
     );
     let sessions = session_points(db).await;
-    assert_eq!(sessions, expected.runs as f64, "claude_code.session.count: one point per run, metrics went through too");
+    assert_eq!(
+        sessions, expected.runs as f64,
+        "claude_code.session.count: one point per run, metrics went through too"
+    );
 
     let raw = db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await as u64;
-    let deduplicated = reader(db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
+    let deduplicated =
+        reader(db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
     (raw, deduplicated)
 }
 
@@ -415,7 +468,8 @@ async fn session_points(db: &TestDb) -> f64 {
 async fn wait_for(db: &TestDb, expected: &Expected) -> Duration {
     let started = Instant::now();
     eventually("the workflow's rows in ClickHouse", PATIENCE, || async {
-        let requests = reader(db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
+        let requests =
+            reader(db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
         let sessions = session_points(db).await;
         if requests >= expected.requests.len() as u64 && sessions >= expected.runs as f64 {
             Ok(())
@@ -444,9 +498,15 @@ async fn account(collector: &Collector) -> String {
         "otelcol_exporter_send_failed_metric_points",
         "otelcol_exporter_queue_size",
     ] {
-        parts.push(format!("{} {}", name.trim_start_matches("otelcol_"), collector.metric(name).await));
+        // An absent series (nothing failed yet) sums to -0.0: print whole numbers.
+        parts.push(format!("{} {}", name.trim_start_matches("otelcol_"), collector.metric(name).await.abs()));
     }
     parts.join(", ")
+}
+
+/// How many lines of a log file contain `text`.
+fn lines_containing(log: &Path, text: &str) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains(text)).count()
 }
 
 /// Starts the shipped config and waits until its pipelines run and health_check answers 200.
@@ -561,23 +621,42 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     })
     .await;
     let held = account(&collector).await;
+    let held_records = collector.metric("otelcol_receiver_accepted_log_records").await
+        - collector.metric("otelcol_exporter_sent_log_records").await;
+    let log = collector.log.clone();
     let (took, status) = collector.terminate(PATIENCE);
     assert!(status.success(), "the collector's exit after SIGTERM: {status}");
-    let rows_while_down = reader(&db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
+    // 0.160 logs the requests it was retrying at shutdown as dropped, yet keeps them in the persistent queue.
+    let said_dropped = lines_containing(&log, "interrupted due to shutdown");
+    let rows_while_down =
+        reader(&db).query("SELECT count() FROM otel_api_request_events").fetch_one::<u64>().await.unwrap();
     assert_eq!(rows_while_down, before_outage as u64, "nothing of the implement run got through the outage");
 
-    // While it is stopped, the queue is in its storage directory (one bbolt file per exporter and signal).
-    let files: Vec<(String, u64)> = std::fs::read_dir(queue.path())
+    // While it is stopped, the implement run's records are in the storage directory, one bbolt file per
+    // exporter and signal, as protobuf: its session id is in the logs and the metrics queue files.
+    let session = result.session_id.as_bytes();
+    let files: Vec<(String, u64, bool)> = std::fs::read_dir(queue.path())
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let holds = bytes.windows(session.len()).any(|w| w == session);
+            (e.file_name().to_string_lossy().into_owned(), bytes.len() as u64, holds)
+        })
         .collect();
-    eprintln!("{test}: stopped {took:.2?} after SIGTERM holding {accepted} new log records ({held}); queue files {files:?}");
+    eprintln!(
+        "{test}: stopped {took:.2?} after SIGTERM holding {held_records} log records of {accepted} accepted during the \
+         outage ({held}); {said_dropped} log line(s) said 'Dropping data ... interrupted due to shutdown'; queue \
+         files (name, bytes, holds session {}) {files:?}",
+        result.session_id
+    );
+    assert_eq!(held_records, accepted, "the collector held every record it accepted during the outage");
     for signal in ["logs", "metrics"] {
         assert!(
-            files.iter().any(|(name, size)| name.contains("otlp_http") && name.ends_with(signal) && *size > 0),
-            "a non-empty queue file of the {signal} exporter in {}: {files:?}",
-            queue.path().display()
+            files.iter().any(|(name, _, holds)| *name == format!("exporter_otlp_http__{signal}") && *holds),
+            "the {signal} queue file in {} holds session {}: {files:?}",
+            queue.path().display(),
+            result.session_id
         );
     }
 
@@ -597,7 +676,11 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     let drained = wait_for(&db, &expected).await;
     eventually("the restarted collector's queue to drain", PATIENCE, || async {
         let size = collector.metric("otelcol_exporter_queue_size").await;
-        if size == 0.0 { Ok(()) } else { Err(account(&collector).await) }
+        if size == 0.0 {
+            Ok(())
+        } else {
+            Err(account(&collector).await)
+        }
     })
     .await;
 
@@ -617,6 +700,10 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     );
     assert_eq!(deduplicated, expected.requests.len() as u64);
     assert!(raw >= deduplicated);
+    // The restarted collector's own account: it sent what it accepted itself plus exactly what the first one held.
+    let sent = collector.metric("otelcol_exporter_sent_log_records").await;
+    let accepted_after = collector.metric("otelcol_receiver_accepted_log_records").await;
+    assert_eq!(sent - accepted_after, held_records, "records sent from the reloaded queue: {account}");
     for name in ["otelcol_exporter_send_failed_log_records", "otelcol_exporter_send_failed_metric_points"] {
         assert_eq!(collector.metric(name).await, 0.0, "{name}: {account}");
     }

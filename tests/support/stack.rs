@@ -91,7 +91,8 @@ pub fn readme_settings() -> serde_json::Value {
     let start = after.find("```json\n").expect("a ```json block after settings.json in README.md") + 8;
     let block = &after[start..];
     let block = &block[..block.find("```").expect("the ```json block ends")];
-    serde_json::from_str(block).unwrap_or_else(|e| panic!("README.md's settings.json block is not JSON ({e}):\n{block}"))
+    serde_json::from_str(block)
+        .unwrap_or_else(|e| panic!("README.md's settings.json block is not JSON ({e}):\n{block}"))
 }
 
 /// `settings` with the port of `env.OTEL_EXPORTER_OTLP_ENDPOINT` replaced by `port`; everything else as it is.
