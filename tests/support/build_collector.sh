@@ -5,7 +5,7 @@
 # The collector is built with the OpenTelemetry Collector Builder (ocb), installed with
 # `go install go.opentelemetry.io/collector/cmd/builder@v$VERSION`; every module comes from the Go
 # module proxy. Everything goes under the repo's .cache (git-ignored):
-#     .cache/go/                          GOPATH, GOMODCACHE, GOCACHE (GOFLAGS=-modcacherw)
+#     .cache/go/                          GOPATH, GOMODCACHE, GOCACHE (GOFLAGS=-modcacherw: removable)
 #     .cache/otelcol/builder-v$VERSION/   the builder
 #     .cache/otelcol/$VERSION/            generated sources (src/) and the binary otelcol-tokenledger
 # OTELCOL_CACHE_DIR overrides .cache/otelcol; OTELCOL_VERSION the version (default 0.160.0, the one
@@ -49,7 +49,8 @@ build() {
     export GOPATH="$REPO_ROOT/.cache/go"
     export GOMODCACHE="$GOPATH/pkg/mod"
     export GOCACHE="$GOPATH/build"
-    export GOFLAGS=-modcacherw
+    # -buildvcs=false: the generated module sits in a git-ignored folder of this repo; no VCS stamp wanted.
+    export GOFLAGS="-modcacherw -buildvcs=false"
     export GOTOOLCHAIN=local
     if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
         export PATH="/usr/local/go/bin:$PATH" # Go's own install location, not always on PATH
