@@ -745,26 +745,37 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     // 2. The relay goes down; the implement run exports to the collector, which accepts, fails to deliver and
     //    keeps retrying. Then the collector is stopped like `docker stop` does it.
     relay.shutdown().await;
-    let retries_before = collector.log_count(RETRY_LOG);
+    // The retry log lines of one signal's exporter (the collector logs `"otelcol.signal": "logs"` on them).
+    let retries = |signal: &str| {
+        let field = format!("\"otelcol.signal\": \"{signal}\"");
+        collector.log_text().lines().filter(|l| l.contains(RETRY_LOG) && l.contains(&field)).count()
+    };
+    let retries_before = (retries("logs"), retries("metrics"));
     let accepted_before = collector.metric("otelcol_receiver_accepted_log_records").await;
+    let points_before = collector.metric("otelcol_receiver_accepted_metric_points").await;
     let (result, served) = cli.run(&steps[2], &workflow_id, env.grpc_port).await;
     expected.add(&steps[2], &workflow_id, &result, &served, &config.stages);
     let accepted = eventually("the collector to accept the run and fail to deliver it", PATIENCE, || async {
         collector.assert_running();
         let accepted = collector.metric("otelcol_receiver_accepted_log_records").await - accepted_before;
-        let points = collector.metric("otelcol_receiver_accepted_metric_points").await;
-        let retries = collector.log_count(RETRY_LOG) - retries_before;
-        // Logs and metrics are exported separately: both have failed once when there are two retries.
-        if accepted > 0.0 && points > 0.0 && retries >= 2 {
+        let points = collector.metric("otelcol_receiver_accepted_metric_points").await - points_before;
+        let failed = (retries("logs") - retries_before.0, retries("metrics") - retries_before.1);
+        // Both signals' exports have been tried and failed: the records have left the batch processor.
+        if accepted > 0.0 && points > 0.0 && failed.0 > 0 && failed.1 > 0 {
             Ok(accepted)
         } else {
-            Err(format!("{accepted} records accepted, {retries} retries; {}", account(&collector).await))
+            Err(format!(
+                "{accepted} records and {points} points accepted, (logs, metrics) retries {failed:?}; {}",
+                account(&collector).await
+            ))
         }
     })
     .await;
     let held = account(&collector).await;
     let held_records = collector.metric("otelcol_receiver_accepted_log_records").await
         - collector.metric("otelcol_exporter_sent_log_records").await;
+    let held_points = collector.metric("otelcol_receiver_accepted_metric_points").await
+        - collector.metric("otelcol_exporter_sent_metric_points").await;
     let log = collector.log.clone();
     let (took, status) = collector.terminate(PATIENCE);
     assert!(status.success(), "the collector's exit after SIGTERM: {status}");
@@ -846,6 +857,10 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     let sent = collector.metric("otelcol_exporter_sent_log_records").await;
     let accepted_after = collector.metric("otelcol_receiver_accepted_log_records").await;
     assert_eq!(sent - accepted_after, held_records, "records sent from the reloaded queue: {account}");
+    let sent = collector.metric("otelcol_exporter_sent_metric_points").await;
+    let accepted_after = collector.metric("otelcol_receiver_accepted_metric_points").await;
+    assert!(held_points > 0.0, "the first collector held metric points too");
+    assert_eq!(sent - accepted_after, held_points, "metric points sent from the reloaded queue: {account}");
     for name in ["otelcol_exporter_send_failed_log_records", "otelcol_exporter_send_failed_metric_points"] {
         assert_eq!(collector.metric(name).await, 0.0, "{name}: {account}");
     }
