@@ -34,6 +34,8 @@ pub struct Config {
     pub stages: BTreeMap<String, String>,
     /// The per-workflow cost and token counters on /metrics.
     pub cost_metrics: CostMetricsConfig,
+    /// Redelivered rows dropped before they are written.
+    pub dedup: DedupConfig,
 }
 
 /// The ClickHouse server and database.
@@ -106,6 +108,31 @@ pub struct CostMetricsConfig {
     pub idle_secs: u64,
 }
 
+/// How long and how many content keys of committed rows are remembered to drop redeliveries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// A committed row's key is remembered at least this long (seconds); reloaded from ClickHouse at start for
+    /// rows whose event time is this recent. Covers the collector's retry horizon (300 s) with room to spare.
+    pub window_secs: u64,
+    /// Most keys remembered over all tables; past half of it a generation rotates early (the window shrinks).
+    /// About 10 bytes each.
+    pub max_keys: usize,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig { window_secs: 600, max_keys: 500_000 }
+    }
+}
+
+impl DedupConfig {
+    /// `window_secs` as a Duration.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -116,6 +143,7 @@ impl Default for Config {
             batch: BatchConfig::default(),
             stages: default_stages(),
             cost_metrics: CostMetricsConfig::default(),
+            dedup: DedupConfig::default(),
         }
     }
 }

@@ -7,5 +7,6 @@ pub mod claude;
 pub mod clickhouse;
 pub mod collector;
 pub mod fixtures;
+pub mod otlp_json;
 pub mod relay;
 pub mod stack;
