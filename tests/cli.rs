@@ -11,6 +11,9 @@ use support::clickhouse::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenledger");
 
+/// The captured fixtures carry the times they were captured at: a relay that replays them accepts a century.
+const FIXTURE_AGE_HOURS: &str = "876000";
+
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let output =
         Command::new(BIN).args(args).envs(env.iter().copied()).current_dir(std::env::temp_dir()).output().unwrap();
@@ -63,6 +66,7 @@ async fn serve_applies_the_schema_and_sigterm_flushes_what_was_accepted() {
         .env("TOKENLEDGER_OTLP__GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("TOKENLEDGER_ADMIN__ADDR", format!("127.0.0.1:{admin}"))
         .env("TOKENLEDGER_BATCH__MAX_DELAY_MS", "1500")
+        .env("TOKENLEDGER_LIMITS__MAX_EVENT_AGE_HOURS", FIXTURE_AGE_HOURS)
         .current_dir(std::env::temp_dir())
         .stderr(Stdio::null())
         .spawn()
@@ -127,6 +131,7 @@ async fn serve_waits_for_clickhouse_then_applies_the_schema() {
         .env("TOKENLEDGER_OTLP__HTTP_ADDR", format!("127.0.0.1:{http}"))
         .env("TOKENLEDGER_OTLP__GRPC_ADDR", format!("127.0.0.1:{grpc}"))
         .env("TOKENLEDGER_ADMIN__ADDR", format!("127.0.0.1:{admin}"))
+        .env("TOKENLEDGER_LIMITS__MAX_EVENT_AGE_HOURS", FIXTURE_AGE_HOURS)
         .current_dir(std::env::temp_dir())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
