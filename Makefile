@@ -6,9 +6,9 @@ VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 
-.PHONY: test deps venv claude unit python-tests bench lint clean
+.PHONY: test deps venv claude unit python-tests release bench lint clean
 
-test: deps python-tests
+test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
@@ -29,6 +29,11 @@ $(CLAUDE_BIN):
 # The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
 python-tests: venv
 	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
+
+# The relay image's build command (deploy/Dockerfile runs exactly this; tests/stack_files.rs checks they are equal),
+# so CI builds what the image builds.
+release:
+	cargo build --release --locked
 
 unit:
 	cargo test --lib

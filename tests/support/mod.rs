@@ -8,3 +8,4 @@ pub mod clickhouse;
 pub mod collector;
 pub mod fixtures;
 pub mod relay;
+pub mod stack;

@@ -1,0 +1,417 @@
+//! The stack's ClickHouse users (clickhouse/users.d/tokenledger.xml) and server config (config.d) loaded into the
+//! ClickHouse engine: chdb reads them as a server does (from_env included), and enforces a user's grants and
+//! settings profile on its `default` user. So each shipped user is put in that seat in turn: the writer's grants
+//! carry the real relay through `schema apply` and ingestion (and each one of them is needed), and the reader's
+//! profile reads the deduplicated rows and can change nothing.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::stack::*;
+
+/// A ClickHouse HTTP front over chdb that loaded a given server config.
+struct Front {
+    child: Child,
+    url: String,
+}
+
+impl Front {
+    /// Starts the front on `data` with `dir/config.xml`, with `env` added to its environment.
+    fn start(dir: &Path, data: &Path, env: &BTreeMap<String, String>) -> Front {
+        let script = repo("tests/support/clickhouse_http.py");
+        let log = std::fs::File::create(repo(&format!("target/stack-clickhouse-{}.log", std::process::id())))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let mut child = Command::new(support::clickhouse::python())
+            .arg(&script)
+            .args(["--port", "0", "--exit-with-parent", "--data-dir"])
+            .arg(data)
+            .arg("--config-file")
+            .arg(dir.join("config.xml"))
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make test`)", script.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("front said {line:?}"));
+        Front { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Runs one statement in database claude_code: Ok(output) or Err(the engine's error).
+    async fn query(&self, sql: &str) -> Result<String, String> {
+        self.query_in("claude_code", sql).await
+    }
+
+    async fn query_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/?database={database}", self.url))
+            .body(sql.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(body.trim_end().to_string())
+        } else {
+            Err(body)
+        }
+    }
+
+    /// SIGTERM, so the engine closes its data directory cleanly for the next front.
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory under target/ (kept small; removed on drop).
+fn temp_dir() -> tempfile::TempDir {
+    let base = repo("target");
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::tempdir_in(base).unwrap()
+}
+
+/// Writes `dir/config.xml` naming `dir/users.xml`, with the shipped config.d file beside it.
+fn write_server_config(dir: &Path, users_xml: &str) {
+    std::fs::write(
+        dir.join("config.xml"),
+        "<clickhouse><user_directories replace=\"replace\"><users_xml><path>users.xml</path></users_xml>\
+         </user_directories></clickhouse>",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("config.d")).unwrap();
+    std::fs::copy(repo(CONFIG_XML), dir.join("config.d/tokenledger.xml")).unwrap();
+    std::fs::write(dir.join("users.xml"), users_xml).unwrap();
+}
+
+/// The shipped profiles section, verbatim.
+fn shipped_profiles() -> String {
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    xml[child(doc.root_element(), "profiles").range()].to_string()
+}
+
+/// A users.xml whose `default` user (the engine's session user) has `grants` and `profile`, with the shipped
+/// profiles: the engine then treats every request as that user's.
+fn seat_user(profile: &str, grants: &[String]) -> String {
+    let queries: String = grants.iter().map(|g| format!("<query>{g}</query>")).collect();
+    format!(
+        "<clickhouse>{profiles}<quotas><default/></quotas><users><default><password></password>\
+         <networks><ip>::/0</ip></networks><profile>{profile}</profile><quota>default</quota>\
+         <grants>{queries}</grants></default></users></clickhouse>",
+        profiles = shipped_profiles().replace("<profiles>", "<profiles><default/>"),
+    )
+}
+
+/// A shipped user's (profile, GRANT statements).
+fn shipped_user(name: &str) -> (String, Vec<String>) {
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let user = xml_user(&doc, name);
+    (child(user, "profile").text().unwrap().trim().to_string(), xml_grants(user))
+}
+
+fn secrets() -> BTreeMap<String, String> {
+    filled_env().into_iter().filter(|(k, _)| k.contains("PASSWORD")).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The relay's environment exactly as compose gives it, but pointing at `url` and listening on free local ports.
+fn relay_env(url: &str) -> (BTreeMap<String, String>, u16, u16) {
+    let compose = compose_with(&filled_env()).unwrap();
+    let mut env = service_env(&compose, "relay");
+    let (http, admin) = (free_port(), free_port());
+    env.insert("TOKENLEDGER_CLICKHOUSE__URL".into(), url.into());
+    env.insert("TOKENLEDGER_OTLP__HTTP_ADDR".into(), format!("127.0.0.1:{http}"));
+    env.insert("TOKENLEDGER_OTLP__GRPC_ADDR".into(), format!("127.0.0.1:{}", free_port()));
+    env.insert("TOKENLEDGER_ADMIN__ADDR".into(), format!("127.0.0.1:{admin}"));
+    env.insert("TOKENLEDGER_BATCH__MAX_DELAY_MS".into(), "100".into());
+    env.insert("TOKENLEDGER_CLICKHOUSE__INSERT_TIMEOUT_SECS".into(), "5".into());
+    (env, http, admin)
+}
+
+/// The captured runs with JSON bodies: (logs, metrics) per run.
+fn json_fixtures() -> Vec<(Vec<u8>, Vec<u8>)> {
+    support::fixtures::FIXTURE_RUNS
+        .iter()
+        .filter_map(|run| {
+            Some((support::fixtures::fixture(run, "logs-1.json")?, support::fixtures::fixture(run, "metrics-2.json")?))
+        })
+        .collect()
+}
+
+/// How many log records of the fixtures are `api_request` events.
+fn api_requests_in(fixtures: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    let mut n = 0;
+    for (logs, _) in fixtures {
+        let body: Value = serde_json::from_slice(logs).unwrap();
+        for rl in body["resourceLogs"].as_array().unwrap() {
+            for sl in rl["scopeLogs"].as_array().unwrap() {
+                for record in sl["logRecords"].as_array().unwrap() {
+                    let attrs = record["attributes"].as_array().unwrap();
+                    n += attrs.iter().any(|a| a["key"] == "event.name" && a["value"]["stringValue"] == "api_request")
+                        as usize;
+                }
+            }
+        }
+    }
+    n
+}
+
+/// Runs `serve` with `env`, posts every fixture twice (a redelivery) and returns the HTTP statuses, up to the first
+/// that is not 200.
+async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: u16) -> Vec<u16> {
+    let mut serve = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .envs(env)
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let up = client.get(format!("http://127.0.0.1:{admin}/healthz")).send().await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "serve never answered /healthz");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        for (logs, metrics) in json_fixtures() {
+            for (path, body) in [("logs", logs), ("metrics", metrics)] {
+                let status = client
+                    .post(format!("http://127.0.0.1:{http}/v1/{path}"))
+                    .header("content-type", "application/json")
+                    .timeout(Duration::from_secs(20))
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                statuses.push(status);
+                if status != 200 {
+                    let _ = serve.kill();
+                    let _ = serve.wait();
+                    return statuses;
+                }
+            }
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    statuses
+}
+
+/// The tables and views the relay's schema creates.
+fn schema_objects() -> BTreeSet<String> {
+    tokenledger::sink::schema::statements()
+        .iter()
+        .filter_map(|s| {
+            let rest = s.strip_prefix("CREATE TABLE IF NOT EXISTS ").or_else(|| s.strip_prefix("CREATE OR REPLACE VIEW "))?;
+            rest.split_whitespace().next().map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
+    let dir = temp_dir();
+    let minimal = "<clickhouse><profiles><default/></profiles><quotas><default/></quotas><users><default>\
+                   <password></password><networks><ip>::/0</ip></networks><profile>default</profile>\
+                   <quota>default</quota><access_management>1</access_management></default></users></clickhouse>";
+    write_server_config(dir.path(), minimal);
+    std::fs::create_dir_all(dir.path().join("users.d")).unwrap();
+    std::fs::copy(repo(USERS_XML), dir.path().join("users.d/tokenledger.xml")).unwrap();
+    let data = temp_dir();
+    let front = Front::start(dir.path(), data.path(), &secrets());
+
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).expect("users XML is well-formed");
+    roxmltree::Document::parse(&read(CONFIG_XML)).expect("server config XML is well-formed");
+
+    // Both users exist with a password (read from the environment), and their grants are the file's.
+    let users = front.query_in("default", "SELECT name, auth_type FROM system.users ORDER BY name FORMAT TSV").await;
+    let users = users.expect("system.users");
+    for name in ["tokenledger", "tokenledger_reader"] {
+        let line = users.lines().find(|l| l.starts_with(&format!("{name}\t"))).unwrap_or_else(|| panic!("{users}"));
+        assert!(!line.contains("no_password"), "{line}");
+        let (privileges, database) = grant_parts(&xml_grants(xml_user(&doc, name))[0]);
+        let shown = front.query_in("default", &format!("SHOW GRANTS FOR {name}")).await.unwrap();
+        let statement = shown.trim().strip_suffix(&format!(" TO {name}")).unwrap_or_else(|| panic!("{shown}"));
+        let (shown_privileges, shown_database) = grant_parts(statement);
+        let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
+        assert_eq!((set(shown_privileges), shown_database), (set(privileges), database), "{name}");
+    }
+
+    // Only the local interface for the password-less admin; the two users from anywhere (they need a password).
+    let hosts = front
+        .query_in("default", "SELECT name, arraySort(host_ip) FROM system.users ORDER BY name FORMAT JSONCompactEachRow")
+        .await
+        .unwrap();
+    let hosts: BTreeMap<String, Vec<String>> = hosts
+        .lines()
+        .map(|l| serde_json::from_str::<(String, Vec<String>)>(l).unwrap())
+        .collect();
+    let networks = |user: &str| -> Vec<String> {
+        let mut ips: Vec<String> = child(xml_user(&doc, user), "networks")
+            .children()
+            .filter(|n| n.has_tag_name("ip"))
+            .map(|n| n.text().unwrap().trim().to_string())
+            .collect();
+        ips.sort();
+        ips
+    };
+    assert_eq!(networks("default"), ["127.0.0.1", "::1"]);
+    assert_eq!(hosts["default"].len(), 2, "{hosts:?}");
+    assert!(hosts["default"].iter().all(|h| h.contains("127.0.0.1") || h.starts_with("::1")), "{hosts:?}");
+    assert_eq!(hosts["tokenledger"].len(), networks("tokenledger").len(), "{hosts:?}");
+
+    // The reader's profile as the engine holds it: every setting of the file, by a name the engine knows.
+    let settings = profile_settings(&doc, "tokenledger_reader");
+    assert_eq!(settings.get("final").map(String::as_str), Some("1"));
+    assert_eq!(settings.get("readonly").map(String::as_str), Some("1"));
+    let names = settings.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    let known = front.query_in("default", &format!("SELECT name FROM system.settings WHERE name IN ({names})")).await;
+    assert_eq!(known.unwrap().lines().count(), settings.len(), "every profile setting is a ClickHouse setting");
+    let elements = front
+        .query_in(
+            "default",
+            "SELECT setting_name, value, max, writability FROM system.settings_profile_elements \
+             WHERE profile_name = 'tokenledger_reader' AND setting_name != '' FORMAT JSONCompactEachRow",
+        )
+        .await
+        .unwrap();
+    let held: BTreeMap<String, Vec<Option<String>>> = elements
+        .lines()
+        .map(|l| {
+            let row: Vec<Option<String>> = serde_json::from_str(l).unwrap();
+            (row[0].clone().unwrap(), row[1..].to_vec())
+        })
+        .collect();
+    for (name, value) in &settings {
+        assert_eq!(held[name][0].as_deref(), Some(value.as_str()), "{name}");
+    }
+    assert_eq!(held["max_execution_time"][1].as_deref(), Some("300"));
+    assert_eq!(held["max_execution_time"][2].as_deref(), Some("CHANGEABLE_IN_READONLY"));
+    let inherited = front
+        .query_in(
+            "default",
+            "SELECT inherit_profile FROM system.settings_profile_elements WHERE user_name = 'tokenledger_reader'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(inherited, "tokenledger_reader");
+    front.stop();
+}
+
+#[tokio::test]
+async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated_rows() {
+    let (writer_profile, writer_grants) = shipped_user("tokenledger");
+    let (reader_profile, reader_grants) = shipped_user("tokenledger_reader");
+    let data = temp_dir();
+
+    // The writer: the real relay applies its schema and ingests the fixtures twice (a redelivery).
+    let dir = temp_dir();
+    write_server_config(dir.path(), &seat_user(&writer_profile, &writer_grants));
+    let front = Front::start(dir.path(), data.path(), &secrets());
+    let (env, http, admin) = relay_env(&front.url);
+    let (ok, _, err) = run_bin(&["schema", "apply"], &env);
+    assert!(ok, "schema apply with the writer's grants: {err}");
+    let statuses = serve_and_post_twice(&env, http, admin).await;
+    assert!(statuses.iter().all(|s| *s == 200), "ingestion with the writer's grants: {statuses:?}");
+    let tables: BTreeSet<String> =
+        front.query("SELECT name FROM system.tables WHERE database = 'claude_code'").await.unwrap().lines().map(str::to_string).collect();
+    assert_eq!(tables, schema_objects(), "every table and view of the schema, as the writer sees them");
+    // Nothing outside claude_code, and no dropping inside it.
+    let outside = front.query_in("claude_code", "CREATE TABLE default.t (a UInt8) ENGINE = Memory").await;
+    assert!(outside.is_err_and(|e| e.contains("ACCESS_DENIED")));
+    let drop = front.query("DROP TABLE otel_events").await;
+    assert!(drop.is_err_and(|e| e.contains("ACCESS_DENIED")));
+    front.stop();
+
+    // The reader, on the same data: its profile's settings are in force, SELECT on every table and view works,
+    // and the redelivered fixtures count once (final = 1) without a FINAL in the query.
+    let dir = temp_dir();
+    write_server_config(dir.path(), &seat_user(&reader_profile, &reader_grants));
+    let front = Front::start(dir.path(), data.path(), &secrets());
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    for (name, value) in profile_settings(&doc, &reader_profile) {
+        let held = front.query(&format!("SELECT toString(getSetting('{name}'))")).await.unwrap();
+        let held = match held.as_str() {
+            "true" => "1".to_string(),
+            "false" => "0".to_string(),
+            other => other.to_string(),
+        };
+        assert_eq!(held, value, "{name} in the reader's session");
+    }
+    for object in schema_objects() {
+        front.query(&format!("SELECT count() FROM {object}")).await.unwrap_or_else(|e| panic!("{object}: {e}"));
+    }
+    let stored: usize = front.query("SELECT count() FROM otel_api_request_events").await.unwrap().parse().unwrap();
+    let sent = api_requests_in(&json_fixtures());
+    assert!(sent > 0);
+    assert_eq!(stored, sent, "each api_request once, though every fixture was delivered twice");
+
+    // Read-only: no writes, no DDL, final cannot be switched off; only max_execution_time may change, up to 300.
+    for refused in [
+        "INSERT INTO beads_issues (id) VALUES ('x')",
+        "CREATE TABLE claude_code.t (a UInt8) ENGINE = Memory",
+        "SELECT count() FROM otel_api_request_events SETTINGS final = 0",
+        "SELECT 1 SETTINGS max_execution_time = 301",
+    ] {
+        assert!(front.query(refused).await.is_err(), "the reader could run: {refused}");
+    }
+    front.query("SELECT 1 SETTINGS max_execution_time = 30").await.expect("Grafana's max_execution_time is allowed");
+    front.stop();
+}
+
+#[tokio::test]
+async fn each_writer_privilege_is_needed() {
+    let (profile, grants) = shipped_user("tokenledger");
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let (privileges, database) = grant_parts(&grants[0]);
+    for missing in &privileges {
+        let kept: Vec<&str> = privileges.iter().filter(|p| p != &missing).map(String::as_str).collect();
+        let grant = format!("GRANT {} ON {database}.*", kept.join(", "));
+        let (dir, data) = (temp_dir(), temp_dir());
+        write_server_config(dir.path(), &seat_user(&profile, &[grant]));
+        let front = Front::start(dir.path(), data.path(), &secrets());
+        let (env, http, admin) = relay_env(&front.url);
+        let (applied, _, err) = run_bin(&["schema", "apply"], &env);
+        let failed = if applied {
+            // The schema needs no INSERT; ingestion does.
+            let statuses = serve_and_post_twice(&env, http, admin).await;
+            statuses.iter().any(|s| *s != 200)
+        } else {
+            assert!(err.contains(missing.as_str()), "without {missing}: {err}");
+            true
+        };
+        assert!(failed, "the relay works without {missing}: the grant is more than it needs");
+        front.stop();
+    }
+}
