@@ -145,7 +145,6 @@ fn relay_env(url: &str) -> (BTreeMap<String, String>, u16, u16) {
     env.insert("TOKENLEDGER_OTLP__GRPC_ADDR".into(), format!("127.0.0.1:{}", free_port()));
     env.insert("TOKENLEDGER_ADMIN__ADDR".into(), format!("127.0.0.1:{admin}"));
     env.insert("TOKENLEDGER_BATCH__MAX_DELAY_MS".into(), "100".into());
-    env.insert("TOKENLEDGER_CLICKHOUSE__INSERT_TIMEOUT_SECS".into(), "5".into());
     (env, http, admin)
 }
 
@@ -177,6 +176,12 @@ fn api_requests_in(fixtures: &[(Vec<u8>, Vec<u8>)]) -> usize {
     n
 }
 
+/// The relay's log, in target/ for when a test fails.
+fn relay_log() -> Stdio {
+    let path = repo(&format!("target/stack-clickhouse-relay-{}-{}.log", std::process::id(), free_port()));
+    std::fs::File::create(path).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+}
+
 /// Runs `serve` with `env`, posts every fixture twice (a redelivery) and returns the HTTP statuses, up to the first
 /// that is not 200.
 async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: u16) -> Vec<u16> {
@@ -186,17 +191,18 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
         .envs(env)
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(relay_log())
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        let up = client.get(format!("http://127.0.0.1:{admin}/healthz")).send().await;
+        // Ready: ClickHouse answers and every table exists (the schema is applied).
+        let up = client.get(format!("http://127.0.0.1:{admin}/readyz")).send().await;
         if up.is_ok_and(|r| r.status().is_success()) {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "serve never answered /healthz");
+        assert!(started.elapsed() < Duration::from_secs(60), "serve never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut statuses = Vec::new();
@@ -206,7 +212,7 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
                 let status = client
                     .post(format!("http://127.0.0.1:{http}/v1/{path}"))
                     .header("content-type", "application/json")
-                    .timeout(Duration::from_secs(20))
+                    .timeout(Duration::from_secs(30))
                     .body(body)
                     .send()
                     .await
@@ -231,7 +237,8 @@ fn schema_objects() -> BTreeSet<String> {
     tokenledger::sink::schema::statements()
         .iter()
         .filter_map(|s| {
-            let rest = s.strip_prefix("CREATE TABLE IF NOT EXISTS ").or_else(|| s.strip_prefix("CREATE OR REPLACE VIEW "))?;
+            let rest =
+                s.strip_prefix("CREATE TABLE IF NOT EXISTS ").or_else(|| s.strip_prefix("CREATE OR REPLACE VIEW "))?;
             rest.split_whitespace().next().map(str::to_string)
         })
         .collect()
@@ -267,15 +274,17 @@ async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
         assert_eq!((set(shown_privileges), shown_database), (set(privileges), database), "{name}");
     }
 
-    // Only the local interface for the password-less admin; the two users from anywhere (they need a password).
+    // Only the local interface for the password-less admin (the engine shows ::1 + 127.0.0.1 as "localhost");
+    // the two users from anywhere (they need a password).
     let hosts = front
-        .query_in("default", "SELECT name, arraySort(host_ip) FROM system.users ORDER BY name FORMAT JSONCompactEachRow")
+        .query_in(
+            "default",
+            "SELECT name, arrayConcat(host_ip, host_names) FROM system.users ORDER BY name FORMAT JSONCompactEachRow",
+        )
         .await
         .unwrap();
-    let hosts: BTreeMap<String, Vec<String>> = hosts
-        .lines()
-        .map(|l| serde_json::from_str::<(String, Vec<String>)>(l).unwrap())
-        .collect();
+    let hosts: BTreeMap<String, Vec<String>> =
+        hosts.lines().map(|l| serde_json::from_str::<(String, Vec<String>)>(l).unwrap()).collect();
     let networks = |user: &str| -> Vec<String> {
         let mut ips: Vec<String> = child(xml_user(&doc, user), "networks")
             .children()
@@ -286,14 +295,15 @@ async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
         ips
     };
     assert_eq!(networks("default"), ["127.0.0.1", "::1"]);
-    assert_eq!(hosts["default"].len(), 2, "{hosts:?}");
-    assert!(hosts["default"].iter().all(|h| h.contains("127.0.0.1") || h.starts_with("::1")), "{hosts:?}");
-    assert_eq!(hosts["tokenledger"].len(), networks("tokenledger").len(), "{hosts:?}");
+    assert_eq!(hosts["default"], ["localhost"], "{hosts:?}");
+    for user in ["tokenledger", "tokenledger_reader"] {
+        assert_eq!(hosts[user], networks(user), "{hosts:?}");
+    }
 
     // The reader's profile as the engine holds it: every setting of the file, by a name the engine knows.
     let settings = profile_settings(&doc, "tokenledger_reader");
     assert_eq!(settings.get("final").map(String::as_str), Some("1"));
-    assert_eq!(settings.get("readonly").map(String::as_str), Some("1"));
+    assert_eq!(settings.get("readonly").map(String::as_str), Some("2"), "no writes; settings within constraints");
     let names = settings.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     let known = front.query_in("default", &format!("SELECT name FROM system.settings WHERE name IN ({names})")).await;
     assert_eq!(known.unwrap().lines().count(), settings.len(), "every profile setting is a ClickHouse setting");
@@ -315,8 +325,10 @@ async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
     for (name, value) in &settings {
         assert_eq!(held[name][0].as_deref(), Some(value.as_str()), "{name}");
     }
-    assert_eq!(held["max_execution_time"][1].as_deref(), Some("300"));
-    assert_eq!(held["max_execution_time"][2].as_deref(), Some("CHANGEABLE_IN_READONLY"));
+    for (name, (max, fixed)) in profile_constraints(&doc, "tokenledger_reader") {
+        assert_eq!(held[&name][1], max, "{name}: max");
+        assert_eq!(held[&name][2].as_deref(), fixed.then_some("CONST"), "{name}: writability");
+    }
     let inherited = front
         .query_in(
             "default",
@@ -343,8 +355,13 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
     assert!(ok, "schema apply with the writer's grants: {err}");
     let statuses = serve_and_post_twice(&env, http, admin).await;
     assert!(statuses.iter().all(|s| *s == 200), "ingestion with the writer's grants: {statuses:?}");
-    let tables: BTreeSet<String> =
-        front.query("SELECT name FROM system.tables WHERE database = 'claude_code'").await.unwrap().lines().map(str::to_string).collect();
+    let tables: BTreeSet<String> = front
+        .query("SELECT name FROM system.tables WHERE database = 'claude_code'")
+        .await
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(tables, schema_objects(), "every table and view of the schema, as the writer sees them");
     // Nothing outside claude_code, and no dropping inside it.
     let outside = front.query_in("claude_code", "CREATE TABLE default.t (a UInt8) ENGINE = Memory").await;
@@ -377,16 +394,24 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
     assert!(sent > 0);
     assert_eq!(stored, sent, "each api_request once, though every fixture was delivered twice");
 
-    // Read-only: no writes, no DDL, final cannot be switched off; only max_execution_time may change, up to 300.
-    for refused in [
-        "INSERT INTO beads_issues (id) VALUES ('x')",
-        "CREATE TABLE claude_code.t (a UInt8) ENGINE = Memory",
-        "SELECT count() FROM otel_api_request_events SETTINGS final = 0",
-        "SELECT 1 SETTINGS max_execution_time = 301",
-    ] {
-        assert!(front.query(refused).await.is_err(), "the reader could run: {refused}");
+    // Read-only: no writes, no DDL, final cannot be switched off, no limit raised past its constraint; a lower
+    // max_execution_time (Grafana's plugin sends one with each query) is fine.
+    let mut refused = vec![
+        "INSERT INTO beads_issues (id) VALUES ('x')".to_string(),
+        "CREATE TABLE claude_code.t (a UInt8) ENGINE = Memory".to_string(),
+        "SELECT count() FROM otel_api_request_events SETTINGS final = 0".to_string(),
+    ];
+    for (name, (max, _)) in profile_constraints(&doc, &reader_profile) {
+        if let Some(max) = max {
+            let above: u64 = max.parse::<u64>().unwrap() + 1;
+            refused.push(format!("SELECT 1 SETTINGS {name} = {above}"));
+        }
     }
-    front.query("SELECT 1 SETTINGS max_execution_time = 30").await.expect("Grafana's max_execution_time is allowed");
+    for sql in &refused {
+        let result = front.query(sql).await;
+        assert!(result.is_err(), "the reader could run: {sql}");
+    }
+    front.query("SELECT 1 SETTINGS max_execution_time = 30").await.expect("a lower max_execution_time is allowed");
     front.stop();
 }
 
@@ -414,4 +439,86 @@ async fn each_writer_privilege_is_needed() {
         assert!(failed, "the relay works without {missing}: the grant is more than it needs");
         front.stop();
     }
+}
+
+/// The ```sql blocks of clickhouse/README.md's "Your own ClickHouse" section, statement by statement.
+fn readme_statements() -> Vec<String> {
+    let text = read("clickhouse/README.md");
+    let section = text.split("### Your own ClickHouse").nth(1).expect("clickhouse/README.md: Your own ClickHouse");
+    let mut statements = Vec::new();
+    for block in section.split("```sql").skip(1) {
+        let sql = block.split("```").next().unwrap();
+        statements.extend(
+            sql.split(';').map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty()),
+        );
+    }
+    statements
+}
+
+/// `name = value [CONST] [MAX n]` items of a formatted SETTINGS list: name → (value, max, fixed).
+fn settings_list(list: &str) -> BTreeMap<String, (String, Option<String>, bool)> {
+    list.split(", ")
+        .map(|item| {
+            let words: Vec<&str> = item.split_whitespace().collect();
+            assert_eq!(words[1], "=", "{item}");
+            let max = words.iter().position(|w| *w == "MAX").map(|i| words[i + 1].to_string());
+            let fixed = words.contains(&"CONST") || words.contains(&"READONLY");
+            (words[0].to_string(), (words[2].trim_matches('\'').to_string(), max, fixed))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn readme_sql_for_your_own_clickhouse_equals_the_users_file() {
+    let server = support::clickhouse::server();
+    let client = reqwest::Client::new();
+    let mut formatted = Vec::new();
+    for statement in readme_statements() {
+        let response = client
+            .post(format!("{}/", server.url))
+            .query(&[("param_q", statement.as_str())])
+            .body("SELECT formatQuery({q:String}) FORMAT TSVRaw")
+            .send()
+            .await
+            .unwrap();
+        let ok = response.status().is_success();
+        let body = response.text().await.unwrap();
+        assert!(ok, "ClickHouse cannot parse `{statement}`: {body}");
+        formatted.push(body.trim().to_string());
+    }
+    let find = |prefix: &str| -> &String {
+        formatted.iter().find(|f| f.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {formatted:#?}"))
+    };
+
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    for user in ["tokenledger", "tokenledger_reader"] {
+        let grant = formatted
+            .iter()
+            .find(|f| f.starts_with("GRANT ") && f.ends_with(&format!(" TO {user}")))
+            .unwrap_or_else(|| panic!("no GRANT ... TO {user}"));
+        let statement = grant.strip_suffix(&format!(" TO {user}")).unwrap();
+        let set = |(p, d): (Vec<String>, String)| (p.into_iter().collect::<BTreeSet<_>>(), d);
+        assert_eq!(set(grant_parts(statement)), set(grant_parts(&xml_grants(xml_user(&doc, user))[0])), "{user}");
+        assert!(find(&format!("CREATE USER IF NOT EXISTS {user} ")).contains("IDENTIFIED WITH sha256_password"));
+    }
+
+    let (profile, _) = shipped_user("tokenledger_reader");
+    let create = find(&format!("CREATE SETTINGS PROFILE IF NOT EXISTS `{profile}` SETTINGS "));
+    let listed = settings_list(create.rsplit(" SETTINGS ").next().unwrap());
+    let constraints = profile_constraints(&doc, &profile);
+    let from_xml: BTreeMap<String, (String, Option<String>, bool)> = profile_settings(&doc, &profile)
+        .into_iter()
+        .map(|(name, value)| {
+            let (max, fixed) = constraints.get(&name).cloned().unwrap_or((None, false));
+            (name, (value, max, fixed))
+        })
+        .collect();
+    assert_eq!(listed, from_xml, "the README's profile vs {USERS_XML}");
+    let reader = find("CREATE USER IF NOT EXISTS tokenledger_reader ");
+    assert!(reader.ends_with(&format!("SETTINGS PROFILE `{profile}`")), "{reader}");
+
+    // The one-line fix for an existing user adds the setting; it does not drop the user's others.
+    let alter = find("ALTER USER ");
+    assert!(alter.contains("ADD SETTING final = 1") && !alter.contains("DROP ALL"), "{alter}");
 }

@@ -220,7 +220,10 @@ fn relay_environment_is_read_by_the_relay_and_matches_clickhouse() {
     let published: Vec<u16> = support::stack::published(&compose, "clickhouse").iter().map(|p| p.container).collect();
     assert_eq!(vec![port_of(&url)], published, "the relay uses ClickHouse's HTTP port");
     let printed_password = config_str(&config, "clickhouse", "password");
-    assert!(printed_password != "" && !printed_password.contains("test-"), "the password is redacted: {printed_password}");
+    assert!(
+        printed_password != "" && !printed_password.contains("test-"),
+        "the password is redacted: {printed_password}"
+    );
 
     // The relay's user, password variable and database are the ones the ClickHouse users file defines.
     let xml = read(USERS_XML);

@@ -88,8 +88,12 @@ pub fn interpolate(text: &str, env: &BTreeMap<String, String>) -> Result<String,
         let resolved = match reference.op.as_str() {
             ":-" if empty => reference.arg.clone(),
             "-" if value.is_none() => reference.arg.clone(),
-            ":?" if empty => return Err(format!("required variable {} is missing a value: {}", reference.name, reference.arg)),
-            "?" if value.is_none() => return Err(format!("required variable {} is missing a value: {}", reference.name, reference.arg)),
+            ":?" if empty => {
+                return Err(format!("required variable {} is missing a value: {}", reference.name, reference.arg))
+            }
+            "?" if value.is_none() => {
+                return Err(format!("required variable {} is missing a value: {}", reference.name, reference.arg))
+            }
             _ => value.cloned().unwrap_or_default(),
         };
         out.push_str(&resolved);
@@ -309,7 +313,11 @@ pub fn run_bin(args: &[&str], env: &BTreeMap<String, String>) -> (bool, String, 
         .current_dir(std::env::temp_dir())
         .output()
         .expect("run tokenledger");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
 }
 
 /// The subcommands `tokenledger --help` lists.
@@ -365,7 +373,9 @@ pub fn xml_user<'a>(doc: &'a roxmltree::Document<'a>, name: &str) -> roxmltree::
 
 /// The first child element named `tag`.
 pub fn child<'a>(node: roxmltree::Node<'a, 'a>, tag: &str) -> roxmltree::Node<'a, 'a> {
-    node.children().find(|n| n.has_tag_name(tag)).unwrap_or_else(|| panic!("<{}> has no <{tag}>", node.tag_name().name()))
+    node.children()
+        .find(|n| n.has_tag_name(tag))
+        .unwrap_or_else(|| panic!("<{}> has no <{tag}>", node.tag_name().name()))
 }
 
 /// The GRANT statements of a user element.
@@ -392,5 +402,22 @@ pub fn profile_settings(doc: &roxmltree::Document, profile: &str) -> BTreeMap<St
     node.children()
         .filter(|n| n.is_element() && !n.has_tag_name("constraints"))
         .map(|n| (n.tag_name().name().to_string(), n.text().unwrap_or_default().trim().to_string()))
+        .collect()
+}
+
+/// The constraints of a profile element: setting → (max, fixed).
+pub fn profile_constraints(doc: &roxmltree::Document, profile: &str) -> BTreeMap<String, (Option<String>, bool)> {
+    let profiles = child(doc.root_element(), "profiles");
+    let Some(constraints) = child(profiles, profile).children().find(|n| n.has_tag_name("constraints")) else {
+        return BTreeMap::new();
+    };
+    constraints
+        .children()
+        .filter(|n| n.is_element())
+        .map(|n| {
+            let max = n.children().find(|c| c.has_tag_name("max")).and_then(|c| c.text()).map(|t| t.trim().to_string());
+            let fixed = n.children().any(|c| c.has_tag_name("readonly") || c.has_tag_name("const"));
+            (n.tag_name().name().to_string(), (max, fixed))
+        })
         .collect()
 }
