@@ -394,6 +394,11 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
     assert!(sent > 0);
     assert_eq!(stored, sent, "each api_request once, though every fixture was delivered twice");
 
+    // The README's first query, verbatim, as this user: one row per (workflow, stage, agent) of the fixtures.
+    let first_query = readme_first_query();
+    let rows = front.query(&first_query).await.unwrap_or_else(|e| panic!("README's first query: {e}"));
+    assert!(rows.lines().count() >= json_fixtures().len(), "{rows}");
+
     // Read-only: no writes, no DDL, final cannot be switched off, no limit raised past its constraint; a lower
     // max_execution_time (Grafana's plugin sends one with each query) is fine.
     let mut refused = vec![
@@ -439,6 +444,14 @@ async fn each_writer_privilege_is_needed() {
         assert!(failed, "the relay works without {missing}: the grant is more than it needs");
         front.stop();
     }
+}
+
+/// The query of README.md's step "6. First query".
+fn readme_first_query() -> String {
+    let text = read("README.md");
+    let step = text.split("### 6. First query").nth(1).expect("README.md has step 6. First query");
+    let block = step.split("```sql").nth(1).expect("a sql block in step 6");
+    block.split("```").next().unwrap().trim().to_string()
 }
 
 /// The ```sql blocks of clickhouse/README.md's "Your own ClickHouse" section, statement by statement.

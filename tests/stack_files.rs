@@ -221,7 +221,7 @@ fn relay_environment_is_read_by_the_relay_and_matches_clickhouse() {
     assert_eq!(vec![port_of(&url)], published, "the relay uses ClickHouse's HTTP port");
     let printed_password = config_str(&config, "clickhouse", "password");
     assert!(
-        printed_password != "" && !printed_password.contains("test-"),
+        !printed_password.is_empty() && !printed_password.contains("test-"),
         "the password is redacted: {printed_password}"
     );
 
