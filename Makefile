@@ -42,6 +42,7 @@ bench: deps
 	cargo bench --bench pipeline
 	cargo run --release --example bench_end_to_end
 	$(VENV_PY) benches/storage.py
+	$(VENV_PY) benches/final_setting.py
 
 lint:
 	cargo fmt --check

@@ -26,9 +26,9 @@ pub struct Accepted {
 }
 
 impl Pipeline {
-    /// A pipeline attributing stages with `stages` and writing to `sink`.
-    pub fn new(stages: StageMap, sink: Sink) -> Pipeline {
-        Pipeline { stages, agents: Arc::new(AgentDirectory::new()), sink }
+    /// A pipeline attributing stages with `stages`, naming subagents through `agents`, writing to `sink`.
+    pub fn new(stages: StageMap, agents: Arc<AgentDirectory>, sink: Sink) -> Pipeline {
+        Pipeline { stages, agents, sink }
     }
 
     /// Stores a logs request; Ok once its rows are committed.

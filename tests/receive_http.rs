@@ -528,7 +528,7 @@ async fn clickhouse_unreachable_is_a_503_with_retry_after_never_a_500() {
     // Nothing listens on the port of a socket we bound and closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     config.clickhouse.url = format!("http://127.0.0.1:{port}");
-    let relay = relay::start(config).await;
+    let relay = relay::start_without_clickhouse(config).await;
     let body = logs_request(vec![api_request("down", 1)]).to_string().into_bytes();
     let (status, _, headers) = post(&relay, "/v1/logs", "application/json", &[], body).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -2,6 +2,7 @@
 
 mod config;
 pub mod exit;
+mod health;
 mod schema;
 mod serve;
 
@@ -37,6 +38,15 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
+    Health {
+        /// Check /readyz instead: ClickHouse answers and the schema is in place.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener to ask (default: `admin.addr` of the configuration, on this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Print the version.
     Version,
 }
@@ -70,6 +80,7 @@ impl Cli {
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
+            Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Version => Ok(()),
         }
     }

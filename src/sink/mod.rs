@@ -10,6 +10,7 @@ pub mod client;
 pub mod cost;
 pub mod error;
 pub mod schema;
+pub mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::reshape::Rows;
 use batcher::{Batcher, BatcherHandle, Limits};
 pub use cost::CostCounters;
 pub use error::SinkError;
+pub use startup::SchemaGate;
 
 /// Hands rows to the per-table batchers and waits for their commits. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +33,7 @@ pub struct Sink {
     pending: Arc<Semaphore>,
     max_pending_rows: usize,
     cost: Arc<CostCounters>,
+    schema: SchemaGate,
 }
 
 struct Tables {
@@ -53,12 +56,13 @@ impl SinkTasks {
 }
 
 impl Sink {
-    /// Starts one batcher per table, writing through `client`.
+    /// Starts one batcher per table, writing through `client`; writes are refused while `schema` is closed.
     pub fn start(
         client: clickhouse::Client,
         clickhouse: &ClickHouseConfig,
         batch: &BatchConfig,
         cost: Arc<CostCounters>,
+        schema: SchemaGate,
     ) -> (Sink, SinkTasks) {
         let limits = Limits {
             max_rows: batch.max_rows,
@@ -80,6 +84,7 @@ impl Sink {
             pending: Arc::new(Semaphore::new(batch.max_pending_rows)),
             max_pending_rows: batch.max_pending_rows,
             cost,
+            schema,
         };
         (sink, SinkTasks(tasks))
     }
@@ -90,6 +95,7 @@ impl Sink {
         if count == 0 {
             return Ok(());
         }
+        self.schema.check().map_err(SinkError::NotReady)?;
         if count > self.max_pending_rows {
             return Err(SinkError::TooLarge { rows: count, limit: self.max_pending_rows });
         }
