@@ -205,6 +205,11 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
         assert!(started.elapsed() < Duration::from_secs(60), "serve never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Compose's healthcheck command, with the same environment, agrees.
+    for args in [&["health"][..], &["health", "--ready"][..]] {
+        let (ok, _, err) = run_bin(args, env);
+        assert!(ok, "tokenledger {args:?} against a ready relay: {err}");
+    }
     let mut statuses = Vec::new();
     for _ in 0..2 {
         for (logs, metrics) in json_fixtures() {
