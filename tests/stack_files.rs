@@ -29,6 +29,30 @@ fn compose_file_follows_the_compose_specification() {
     let filled = compose_with(&filled_env()).expect("interpolates with every variable set");
     assert_eq!(errors(&validator, &filled), Vec::<String>::new(), "docker-compose.yml as docker compose reads it");
 
+    // docker compose's own loader (its schema, interpolation, consistency checks) accepts it, and resolves every
+    // service's environment and ports as the tests' interpolation does.
+    let loaded = compose_loader(&filled_env()).expect("docker compose loads docker-compose.yml");
+    for (name, _) in filled["services"].as_object().unwrap() {
+        let theirs: BTreeMap<String, String> = loaded["services"][name]["environment"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect())
+            .unwrap_or_default();
+        assert_eq!(theirs, service_env(&filled, name), "{name}: environment");
+        let ports: Vec<(String, String, u64)> = loaded["services"][name]["ports"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| (scalar(&p["host_ip"]), scalar(&p["published"]), p["target"].as_u64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mine: Vec<(String, String, u64)> = published(&filled, name)
+            .iter()
+            .map(|p| (p.host_ip.clone(), p.host.to_string(), p.container as u64))
+            .collect();
+        assert_eq!(ports, mine, "{name}: ports");
+    }
+
     // The validator does reject what the specification forbids: a misspelt key and a wrong type.
     let mut broken = filled.clone();
     broken["services"]["relay"]["restartt"] = Value::from("always");
@@ -55,16 +79,22 @@ fn every_secret_comes_from_env_and_env_example_names_exactly_those() {
         assert!(!required.contains(key) || value.is_empty(), ".env.example gives {key} a value: {value}");
     }
 
-    // Copying .env.example unchanged is refused, naming the first missing secret; each one alone is refused too.
+    // docker compose's own loader refuses .env.example copied unchanged, naming every missing secret with its
+    // message; and each secret missing alone; the filled file loads. The tests' own interpolation agrees.
     let as_shipped: BTreeMap<String, String> = example.iter().cloned().collect();
-    let refusal = compose_with(&as_shipped).expect_err("compose must refuse .env.example as shipped");
-    assert!(required.iter().any(|n| refusal.contains(n)), "{refusal}");
+    let refusal = compose_loader(&as_shipped).expect_err("docker compose must refuse .env.example as shipped");
+    for r in refs.iter().filter(|r| r.op == ":?") {
+        assert!(refusal.contains(&format!("required variable {} is missing a value: {}", r.name, r.arg)), "{refusal}");
+    }
+    assert!(compose_with(&as_shipped).is_err());
     for name in &required {
         let mut env = filled_env();
         env.remove(name);
-        let refusal = compose_with(&env).expect_err(&format!("compose must refuse to start without {name}"));
+        let refusal = compose_loader(&env).expect_err(&format!("docker compose must refuse to start without {name}"));
         assert!(refusal.contains(name), "{refusal}");
+        assert!(compose_with(&env).unwrap_err().contains(name));
     }
+    compose_loader(&filled_env()).expect("docker compose loads the stack with .env filled in");
 
     // No password is written into compose itself: every environment entry named *PASSWORD* is a reference.
     let compose = compose_raw();

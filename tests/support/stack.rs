@@ -421,3 +421,26 @@ pub fn profile_constraints(doc: &roxmltree::Document, profile: &str) -> BTreeMap
         })
         .collect()
 }
+
+/// docker compose's own loader (tests/compose_check, built by `make compose-check`) on docker-compose.yml with
+/// exactly `env` as its .env file: Ok(the resolved project as JSON) or Err(the loader's message).
+pub fn compose_loader(env: &BTreeMap<String, String>) -> Result<Value, String> {
+    let bin = repo(".cache/compose-check/v2.16.2/compose-check");
+    assert!(bin.exists(), "{} is missing: run `make compose-check` (or `make test`)", bin.display());
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(&env_file, text).unwrap();
+    let output = Command::new(&bin)
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg(repo("docker-compose.yml"))
+        .env_clear()
+        .output()
+        .expect("run compose-check");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("compose-check prints JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into())
+    }
+}
