@@ -87,12 +87,13 @@ fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).unwrap()
 }
 
-/// Writes `dir/config.xml` naming `dir/users.xml`, with the shipped config.d file beside it.
+/// Writes `dir/config.xml` naming `dir/users.xml`, with the shipped config.d file beside it. The test's own
+/// config lets `SHOW CREATE USER` display passwords (with `format_display_secrets_in_show_and_select`).
 fn write_server_config(dir: &Path, users_xml: &str) {
     std::fs::write(
         dir.join("config.xml"),
         "<clickhouse><user_directories replace=\"replace\"><users_xml><path>users.xml</path></users_xml>\
-         </user_directories></clickhouse>",
+         </user_directories><display_secrets_in_show_and_select>1</display_secrets_in_show_and_select></clickhouse>",
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("config.d")).unwrap();
@@ -265,12 +266,21 @@ async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
     let doc = roxmltree::Document::parse(&xml).expect("users XML is well-formed");
     roxmltree::Document::parse(&read(CONFIG_XML)).expect("server config XML is well-formed");
 
-    // Both users exist with a password (read from the environment), and their grants are the file's.
+    // Both users exist, each with the password of its from_env variable, and their grants are the file's.
     let users = front.query_in("default", "SELECT name, auth_type FROM system.users ORDER BY name FORMAT TSV").await;
     let users = users.expect("system.users");
     for name in ["tokenledger", "tokenledger_reader"] {
         let line = users.lines().find(|l| l.starts_with(&format!("{name}\t"))).unwrap_or_else(|| panic!("{users}"));
         assert!(!line.contains("no_password"), "{line}");
+        let from_env = child(xml_user(&doc, name), "password").attribute("from_env").unwrap();
+        let created = front
+            .query_in(
+                "default",
+                &format!("SHOW CREATE USER {name} SETTINGS format_display_secrets_in_show_and_select = 1"),
+            )
+            .await
+            .unwrap();
+        assert!(created.contains(&format!("BY \\'{}\\'", secrets()[from_env])), "{name}: {created}");
         let (privileges, database) = grant_parts(&xml_grants(xml_user(&doc, name))[0]);
         let shown = front.query_in("default", &format!("SHOW GRANTS FOR {name}")).await.unwrap();
         let statement = shown.trim().strip_suffix(&format!(" TO {name}")).unwrap_or_else(|| panic!("{shown}"));
@@ -342,6 +352,16 @@ async fn shipped_users_load_with_their_passwords_grants_profile_and_networks() {
         .await
         .unwrap();
     assert_eq!(inherited, "tokenledger_reader");
+    front.stop();
+
+    // Why compose refuses to start without them: ClickHouse reads an unset variable as an empty password.
+    let data = temp_dir();
+    let front = Front::start(dir.path(), data.path(), &BTreeMap::new());
+    let created = front
+        .query_in("default", "SHOW CREATE USER tokenledger SETTINGS format_display_secrets_in_show_and_select = 1")
+        .await
+        .unwrap();
+    assert!(created.contains("BY \\'\\'"), "{created}");
     front.stop();
 }
 
