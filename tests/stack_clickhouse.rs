@@ -25,15 +25,17 @@ impl Front {
     /// Starts the front on `data` with `dir/config.xml`, with `env` added to its environment.
     fn start(dir: &Path, data: &Path, env: &BTreeMap<String, String>) -> Front {
         let script = repo("tests/support/clickhouse_http.py");
-        let log = std::fs::File::create(repo(&format!("target/stack-clickhouse-{}.log", std::process::id())))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
+        let log_name = format!("target/stack-clickhouse-{}-{}.log", std::process::id(), free_port());
+        let log = std::fs::File::create(repo(&log_name)).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
         let mut child = Command::new(support::clickhouse::python())
             .arg(&script)
             .args(["--port", "0", "--exit-with-parent", "--data-dir"])
             .arg(data)
             .arg("--config-file")
             .arg(dir.join("config.xml"))
+            // Only the given passwords: none inherited from whoever runs the tests.
+            .env_remove("CLICKHOUSE_WRITER_PASSWORD")
+            .env_remove("CLICKHOUSE_READER_PASSWORD")
             .envs(env)
             .stdout(Stdio::piped())
             .stderr(log)
