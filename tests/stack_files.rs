@@ -343,6 +343,20 @@ impl Dockerfile {
     }
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// The recipe lines of a Makefile target and its prerequisites.
 fn make_target(makefile: &str, target: &str) -> (Vec<String>, Vec<String>) {
     let mut lines = makefile.lines().skip_while(|l| !l.starts_with(&format!("{target}:")));
@@ -410,6 +424,43 @@ fn dockerfile_builds_with_the_makefile_release_command_and_runs_unprivileged() {
         for source in &parts[..parts.len() - 1] {
             assert!(repo(source).exists(), "COPY {source}: not in the repository");
             assert!(!ignored.iter().any(|i| i == source), "COPY {source}: excluded by .dockerignore");
+        }
+    }
+
+    // The copied files are all the build reads: every target Cargo.toml declares, every file src/ includes.
+    let copied: Vec<String> = stages[0]
+        .iter()
+        .filter(|(w, _)| w == "COPY")
+        .flat_map(|(_, a)| {
+            let parts: Vec<String> = a.split_whitespace().map(str::to_string).collect();
+            parts[..parts.len() - 1].to_vec()
+        })
+        .collect();
+    let inside = |path: &str| copied.iter().any(|c| path == c || path.starts_with(&format!("{c}/")));
+    for kind in ["bin", "bench", "example", "test"] {
+        for target in manifest.get(kind).and_then(|t| t.as_array()).into_iter().flatten() {
+            let name = target["name"].as_str().unwrap();
+            let dir = match kind {
+                "bin" => "src/bin",
+                "bench" => "benches",
+                "example" => "examples",
+                _ => "tests",
+            };
+            let path = target.get("path").and_then(|p| p.as_str()).map(str::to_string);
+            let path = path.unwrap_or_else(|| format!("{dir}/{name}.rs"));
+            assert!(inside(&path), "Cargo.toml's [[{kind}]] {name} needs {path}, which the builder does not copy");
+        }
+    }
+    for entry in walk(&repo("src")) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        for (i, _) in text.match_indices("include_str!(\"").chain(text.match_indices("include_bytes!(\"")) {
+            let arg = &text[i..];
+            let arg = &arg[arg.find('"').unwrap() + 1..];
+            let relative = &arg[..arg.find('"').unwrap()];
+            let resolved = entry.parent().unwrap().join(relative).canonicalize().unwrap();
+            let from_root =
+                resolved.strip_prefix(repo("").canonicalize().unwrap()).unwrap().to_string_lossy().to_string();
+            assert!(inside(&from_root), "{} includes {from_root}, which the builder does not copy", entry.display());
         }
     }
 
