@@ -1,5 +1,6 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
-# Code CLI, docker compose's file loader), builds what the relay image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
+# Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader), builds
+# what the relay image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -10,13 +11,13 @@ COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude compose-check unit python-tests release bench lint clean
+.PHONY: test deps venv claude collector compose-check unit python-tests release bench lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude compose-check
+deps: venv claude collector compose-check
 
 venv: $(VENV)/.installed
 
@@ -29,6 +30,12 @@ claude: $(CLAUDE_BIN)
 
 $(CLAUDE_BIN):
 	tests/support/fetch_claude.sh >/dev/null
+
+# The collector of the stack's tests (the components of otel-collector-config.yaml at the release
+# docker-compose.yml pins), built with the OpenTelemetry Collector Builder from the Go module proxy into
+# .cache/otelcol/<version>/. The script returns at once when the binary matches the manifest.
+collector:
+	tests/support/build_collector.sh >/dev/null
 
 compose-check: $(COMPOSE_CHECK)
 

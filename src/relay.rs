@@ -14,7 +14,7 @@ use crate::pipeline::Pipeline;
 use crate::receive::{grpc, http, Ingest};
 use crate::reshape::{AgentDirectory, StageMap};
 use crate::sink::startup::{self, SchemaGate};
-use crate::sink::{client, CostCounters, Sink};
+use crate::sink::{client, CostCounters, RecentKeys, Sink};
 use crate::telemetry::{self, Readiness};
 
 /// How long the batchers get to flush after the listeners stop.
@@ -47,17 +47,17 @@ impl Relay {
             SchemaGate::open()
         };
         let agents = Arc::new(AgentDirectory::new());
+        let recent = Arc::new(RecentKeys::new(config.dedup.window(), config.dedup.max_keys));
         let startup = tokio::spawn(startup::prepare(
             client.clone(),
-            config.clickhouse.url.clone(),
-            database.clone(),
+            startup::Target { url: config.clickhouse.url.clone(), database: database.clone() },
             config.clickhouse.apply_schema,
-            agents.clone(),
+            startup::Memory { agents: agents.clone(), recent: recent.clone() },
             gate.clone(),
         ));
         let readiness = ClickHouseReady { client: client.clone(), database, schema: gate.clone() };
-        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, gate);
-        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, sink);
+        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, recent, gate);
+        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, config.limits.clone(), sink);
         let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
         Relay { ingest, tasks, prometheus, readiness, startup }
     }

@@ -81,7 +81,14 @@ fn rows_of(run: &str) -> usize {
     let body = support::fixtures::fixture(run, "logs-1.json").unwrap();
     let request = tokenledger::receive::decode::json::decode_logs(&body).unwrap();
     let stages = tokenledger::reshape::StageMap::new(tokenledger::config::Config::default().stages);
-    tokenledger::reshape::reshape_logs(request, &stages, &tokenledger::reshape::AgentDirectory::new(), 0).rows.len()
+    tokenledger::reshape::reshape_logs(
+        request,
+        &stages,
+        &tokenledger::reshape::AgentDirectory::new(),
+        &tokenledger::reshape::Clock::any_time(0),
+    )
+    .rows
+    .len()
 }
 
 #[tokio::test]

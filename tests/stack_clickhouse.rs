@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::stack::*;
+use support::stack_files::*;
 
 /// A ClickHouse HTTP front over chdb that loaded a given server config.
 struct Front {

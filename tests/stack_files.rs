@@ -8,7 +8,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use support::stack::*;
+use support::stack_files::*;
 
 const SCHEMA: &str = "tests/fixtures/schemas/compose-spec.json";
 
@@ -247,7 +247,7 @@ fn relay_environment_is_read_by_the_relay_and_matches_clickhouse() {
     let url = config_str(&config, "clickhouse", "url");
     assert_eq!(host_of(&url), "clickhouse");
     assert!(compose["services"].get("clickhouse").is_some());
-    let published: Vec<u16> = support::stack::published(&compose, "clickhouse").iter().map(|p| p.container).collect();
+    let published: Vec<u16> = support::stack_files::published(&compose, "clickhouse").iter().map(|p| p.container).collect();
     assert_eq!(vec![port_of(&url)], published, "the relay uses ClickHouse's HTTP port");
     let printed_password = config_str(&config, "clickhouse", "password");
     assert!(

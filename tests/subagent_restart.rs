@@ -5,43 +5,12 @@
 
 mod support;
 
-use serde_json::{json, Value};
 use support::clickhouse::fresh_database;
-use support::relay::{self, TestRelay};
-
-fn kv(key: &str, value: &str) -> Value {
-    json!({ "key": key, "value": { "stringValue": value } })
-}
+use support::otlp_json::{now_ns, record, send};
+use support::relay;
 
 /// The parent run's attributes, which Claude Code copies onto every record, its subagents' included.
 const PARENT: [(&str, &str); 3] = [("workflow_id", "wf-restart"), ("stage", "implement"), ("agent", "implementer")];
-
-fn record(event: &str, sequence: u64, extra: &[(&str, &str)]) -> Value {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let sequence_text = sequence.to_string();
-    let mut attributes: Vec<Value> = PARENT.iter().map(|(k, v)| kv(k, v)).collect();
-    attributes.extend(
-        [("event.name", event), ("event.sequence", sequence_text.as_str()), ("session.id", "s-1")]
-            .map(|(k, v)| kv(k, v)),
-    );
-    attributes.extend(extra.iter().map(|(k, v)| kv(k, v)));
-    json!({ "timeUnixNano": now.to_string(), "body": { "stringValue": format!("claude_code.{event}") }, "attributes": attributes })
-}
-
-async fn send(relay: &TestRelay, records: Vec<Value>) {
-    let body = json!({ "resourceLogs": [{
-        "resource": { "attributes": PARENT.iter().map(|(k, v)| kv(k, v)).collect::<Vec<_>>() },
-        "scopeLogs": [{ "scope": { "name": "com.anthropic.claude_code.events" }, "logRecords": records }],
-    }]});
-    let response = reqwest::Client::new()
-        .post(relay.http_url("/v1/logs"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
-}
 
 #[tokio::test]
 async fn a_subagent_running_across_a_restart_keeps_its_name_and_stage() {
@@ -55,7 +24,7 @@ async fn a_subagent_running_across_a_restart_keeps_its_name_and_stage() {
         ("output_tokens", "5"),
         ("cost_usd", "0.001"),
     ];
-    send(&first, vec![record("api_request", 1, &request)]).await;
+    send(&first, &PARENT, vec![record("api_request", now_ns(), 1, &PARENT, &request)]).await;
     first.shutdown().await;
 
     // A new relay: it knows agent-42 only from what is in ClickHouse.
@@ -64,15 +33,12 @@ async fn a_subagent_running_across_a_restart_keeps_its_name_and_stage() {
     let completed = [("agent_id", "agent-42"), ("agent_type", "custom"), ("total_tokens", "15")];
     // A stranger's id, never seen: stays with the parent run.
     let unknown = [("agent_id", "agent-7"), ("tool_name", "Read"), ("success", "true"), ("duration_ms", "3")];
-    send(
-        &second,
-        vec![
-            record("tool_result", 2, &tool),
-            record("subagent_completed", 3, &completed),
-            record("tool_result", 4, &unknown),
-        ],
-    )
-    .await;
+    let records = vec![
+        record("tool_result", now_ns(), 2, &PARENT, &tool),
+        record("subagent_completed", now_ns(), 3, &PARENT, &completed),
+        record("tool_result", now_ns(), 4, &PARENT, &unknown),
+    ];
+    send(&second, &PARENT, records).await;
     second.shutdown().await;
 
     let attribution = |table: &str, agent_id: &str| {

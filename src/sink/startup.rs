@@ -8,7 +8,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::dedup::RecentKeys;
 use super::schema;
+use crate::reshape::rows::TABLES;
 use crate::reshape::AgentDirectory;
 
 /// First wait after a failed attempt; doubled after each failure up to [`MAX_BACKOFF`].
@@ -48,38 +50,76 @@ impl SchemaGate {
     }
 }
 
+/// Where the relay writes, for its log and /readyz messages.
+pub struct Target {
+    /// ClickHouse URL.
+    pub url: String,
+    /// The database.
+    pub database: String,
+}
+
+/// What the relay reloads from ClickHouse at start, so a restart forgets nothing that matters.
+pub struct Memory {
+    /// agent_id → subagent name.
+    pub agents: Arc<AgentDirectory>,
+    /// Content keys of recently committed rows.
+    pub recent: Arc<RecentKeys>,
+}
+
 /// What the relay does before it takes rows, when it applies the schema itself (`apply_schema`): apply the
-/// schema, then reload the subagent names of the last day into `agents`, each retried with backoff until it
-/// succeeds; then open `gate`. Without `apply_schema` the operator owns the schema, the gate is open from the
-/// start and the names are reloaded once, best effort, alongside. Runs until done: the caller aborts it at shutdown.
-pub async fn prepare(
-    client: clickhouse::Client,
-    url: String,
-    database: String,
-    apply_schema: bool,
-    agents: Arc<AgentDirectory>,
-    gate: SchemaGate,
-) {
+/// schema, then reload its [`Memory`] (the subagent names of the last day, the content keys of the dedup window),
+/// each retried with backoff until it succeeds; then open `gate`. Without `apply_schema` the operator owns the
+/// schema, the gate is open from the start and the memory is reloaded once, best effort, alongside. Runs until
+/// done: the caller aborts it at shutdown.
+pub async fn prepare(client: clickhouse::Client, target: Target, apply_schema: bool, memory: Memory, gate: SchemaGate) {
+    let Target { url, database } = target;
     if !apply_schema {
-        match recent_subagents(&client).await {
-            Ok(pairs) => learn(&agents, &pairs),
-            Err(error) => tracing::warn!(%url, %error, "subagent names not reloaded"),
+        if let Err(error) = reload(&client, &memory).await {
+            tracing::warn!(%url, %error, "subagent names and recent keys not reloaded");
         }
         return;
     }
     let statements = retry(&gate, &url, "applying the schema", || schema::apply(&client, &database)).await;
     tracing::info!(%database, statements, "schema applied");
-    let pairs = retry(&gate, &url, "reloading subagent names", || recent_subagents(&client)).await;
-    learn(&agents, &pairs);
+    retry(&gate, &url, "reloading subagent names and recent keys", || reload(&client, &memory)).await;
     gate.set(None);
 }
 
-fn learn(agents: &AgentDirectory, pairs: &[(String, String)]) {
+/// Reloads the subagent names and the recent content keys.
+async fn reload(client: &clickhouse::Client, memory: &Memory) -> Result<(), clickhouse::error::Error> {
+    let pairs = recent_subagents(client).await?;
     // Oldest first: the directory forgets its oldest entries first when full.
     for (agent_id, name) in pairs.iter().rev() {
-        agents.learn(agent_id, name);
+        memory.agents.learn(agent_id, name);
     }
-    tracing::info!(subagents = pairs.len(), hours = SUBAGENT_LOOKBACK_HOURS, "subagent names reloaded");
+    let mut keys = 0;
+    // Within one generation's share, so that reloading one table does not rotate another's keys out.
+    let per_table = memory.recent.max_keys() / 2 / TABLES.len();
+    for table in TABLES {
+        let recent = recent_keys(client, table, memory.recent.window(), per_table).await?;
+        memory.recent.remember(table, &recent);
+        keys += recent.len();
+    }
+    tracing::info!(subagents = pairs.len(), keys, "subagent names and recent content keys reloaded");
+    Ok(())
+}
+
+/// The content keys of `table`'s rows whose event time is within `window` of now, newest first.
+async fn recent_keys(
+    client: &clickhouse::Client,
+    table: &str,
+    window: Duration,
+    limit: usize,
+) -> Result<Vec<u64>, clickhouse::error::Error> {
+    client
+        .query(&format!(
+            "SELECT event_key FROM {table} WHERE timestamp > now64(9) - toIntervalSecond(?) \
+             ORDER BY timestamp DESC LIMIT ?"
+        ))
+        .bind(window.as_secs())
+        .bind(limit as u64)
+        .fetch_all::<u64>()
+        .await
 }
 
 /// Runs `attempt` until it succeeds, keeping `gate` closed with the reason meanwhile.
