@@ -227,6 +227,18 @@ fn collector_wiring_matches_its_config_and_the_relay() {
     assert_eq!(command, ["chown", "-R", user.as_str(), dir.as_str()]);
     assert_eq!(user, "10001:10001", "the contrib image's own user (stack-names)");
 
+    // The collector the tests build and run (tests/otelcol/manifest.yaml) is the release compose pins.
+    let image = scalar(&service(&compose, "collector")["image"]);
+    let tag = image.rsplit_once(':').unwrap().1.to_string();
+    let manifest: Value = serde_yaml_ng::from_str(&read("tests/otelcol/manifest.yaml")).unwrap();
+    assert_eq!(scalar(&manifest["dist"]["version"]), tag, "tests/otelcol/manifest.yaml vs {image}");
+    for kind in ["receivers", "processors", "exporters", "extensions"] {
+        for component in manifest[kind].as_array().unwrap() {
+            let gomod = scalar(&component["gomod"]);
+            assert!(gomod.ends_with(&format!(" v{tag}")), "{gomod} is not the {tag} release");
+        }
+    }
+
     // The exporter reaches the relay by its compose service name, on the port the relay listens on for OTLP/HTTP.
     let relay = effective_config(&service_env(&compose, "relay"));
     let endpoint = &env["RELAY_OTLP_ENDPOINT"];
@@ -247,7 +259,8 @@ fn relay_environment_is_read_by_the_relay_and_matches_clickhouse() {
     let url = config_str(&config, "clickhouse", "url");
     assert_eq!(host_of(&url), "clickhouse");
     assert!(compose["services"].get("clickhouse").is_some());
-    let published: Vec<u16> = support::stack_files::published(&compose, "clickhouse").iter().map(|p| p.container).collect();
+    let published: Vec<u16> =
+        support::stack_files::published(&compose, "clickhouse").iter().map(|p| p.container).collect();
     assert_eq!(vec![port_of(&url)], published, "the relay uses ClickHouse's HTTP port");
     let printed_password = config_str(&config, "clickhouse", "password");
     assert!(

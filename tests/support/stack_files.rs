@@ -259,16 +259,10 @@ pub fn published(compose: &Value, name: &str) -> Vec<Published> {
         .unwrap_or_default()
 }
 
-/// The collector config compose mounts (otel-collector-config.yaml), or, on a tree without it, the stand-in in
-/// tests/fixtures/stack/ carrying the fixed placeholder names. Returns (path, text).
+/// The collector config compose mounts: (path, text).
 pub fn collector_config() -> (String, String) {
-    let real = "otel-collector-config.yaml";
-    if repo(real).exists() {
-        return (real.to_string(), read(real));
-    }
-    let stand_in = "tests/fixtures/stack/otel-collector-config.placeholder.yaml";
-    eprintln!("{real} is not in this tree: checking against {stand_in}");
-    (stand_in.to_string(), read(stand_in))
+    let path = "otel-collector-config.yaml";
+    (path.to_string(), read(path))
 }
 
 /// The collector config's `${env:NAME:-default}` placeholders in its YAML values (the collector expands those,
