@@ -188,7 +188,7 @@ fn relay_log() -> Stdio {
 /// Runs `serve` with `env`, posts every fixture twice (a redelivery) and returns the HTTP statuses, up to the first
 /// that is not 200.
 async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: u16) -> Vec<u16> {
-    let mut serve = Command::new(BIN)
+    let serve = Command::new(BIN)
         .arg("serve")
         .env_clear()
         .envs(env)
@@ -197,6 +197,7 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
         .stderr(relay_log())
         .spawn()
         .unwrap();
+    let _serve = Killed(serve);
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
@@ -228,16 +229,22 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
                     .unwrap_or(0);
                 statuses.push(status);
                 if status != 200 {
-                    let _ = serve.kill();
-                    let _ = serve.wait();
                     return statuses;
                 }
             }
         }
     }
-    let _ = serve.kill();
-    let _ = serve.wait();
     statuses
+}
+
+/// A child process killed when the guard goes, a failed assertion included.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The tables and views the relay's schema creates.
