@@ -5,6 +5,7 @@
 
 pub mod claude;
 pub mod clickhouse;
+pub mod clickhouse_users;
 pub mod collector;
 pub mod fixtures;
 pub mod otlp_json;

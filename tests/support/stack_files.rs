@@ -438,3 +438,74 @@ pub fn compose_loader(env: &BTreeMap<String, String>) -> Result<Value, String> {
         Err(String::from_utf8_lossy(&output.stderr).into())
     }
 }
+
+/// The instructions of a Dockerfile, continuation lines joined, comments dropped.
+pub struct Dockerfile {
+    /// (INSTRUCTION, arguments), in order.
+    pub instructions: Vec<(String, String)>,
+}
+
+impl Dockerfile {
+    /// Parses a Dockerfile's text.
+    pub fn parse(text: &str) -> Dockerfile {
+        let mut instructions = Vec::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('#') || (current.is_empty() && trimmed.is_empty()) {
+                continue;
+            }
+            if let Some(head) = trimmed.strip_suffix('\\') {
+                current.push_str(head);
+                current.push(' ');
+                continue;
+            }
+            current.push_str(trimmed);
+            let (word, args) = current.split_once(char::is_whitespace).expect("instruction with arguments");
+            instructions.push((word.to_uppercase(), args.trim().to_string()));
+            current.clear();
+        }
+        Dockerfile { instructions }
+    }
+
+    /// The instructions of each stage, split at FROM.
+    pub fn stages(&self) -> Vec<Vec<(String, String)>> {
+        let mut stages: Vec<Vec<(String, String)>> = Vec::new();
+        for (word, args) in &self.instructions {
+            if word == "FROM" {
+                stages.push(Vec::new());
+            }
+            stages.last_mut().expect("FROM first").push((word.clone(), args.clone()));
+        }
+        stages
+    }
+
+    /// The exec-form arguments of the last `word` instruction.
+    pub fn last_json(&self, word: &str) -> Vec<String> {
+        let args = &self.instructions.iter().rev().find(|(w, _)| w == word).unwrap_or_else(|| panic!("no {word}")).1;
+        serde_json::from_str(args).unwrap_or_else(|_| panic!("{word} is not exec form: {args}"))
+    }
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The recipe lines of a Makefile target and its prerequisites.
+pub fn make_target(makefile: &str, target: &str) -> (Vec<String>, Vec<String>) {
+    let mut lines = makefile.lines().skip_while(|l| !l.starts_with(&format!("{target}:")));
+    let header = lines.next().unwrap_or_else(|| panic!("Makefile has no target {target}"));
+    let prerequisites = header[target.len() + 1..].split_whitespace().map(str::to_string).collect();
+    let recipe = lines.take_while(|l| l.starts_with('\t')).map(|l| l.trim().to_string()).collect();
+    (recipe, prerequisites)
+}
