@@ -1,19 +1,23 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
-# Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml), then runs every test.
-# `make bench` measures; figures go to BENCHMARKS.md.
+# Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader), builds
+# what the relay image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
+# docker compose's own loader (compose-go), for tests/stack_files.rs: built from the Go module proxy, cached.
+COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
+GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
+                GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector unit python-tests bench lint clean
+.PHONY: test deps venv claude collector compose-check unit python-tests release bench lint clean
 
-test: deps python-tests
+test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude collector
+deps: venv claude collector compose-check
 
 venv: $(VENV)/.installed
 
@@ -33,9 +37,19 @@ $(CLAUDE_BIN):
 collector:
 	tests/support/build_collector.sh >/dev/null
 
+compose-check: $(COMPOSE_CHECK)
+
+$(COMPOSE_CHECK): tests/compose_check/main.go tests/compose_check/go.mod tests/compose_check/go.sum
+	cd tests/compose_check && $(GO_ENV) go build -o $(CURDIR)/$(COMPOSE_CHECK) .
+
 # The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
 python-tests: venv
 	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
+
+# The relay image's build command (deploy/Dockerfile runs exactly this; tests/stack_files.rs checks they are equal),
+# so CI builds what the image builds.
+release:
+	cargo build --release --locked
 
 unit:
 	cargo test --lib

@@ -4,7 +4,7 @@ Its one job: let the test suite talk to a real ClickHouse engine (chdb-core, Cli
 26.9 in-process) over the ClickHouse HTTP interface, as the Rust `clickhouse` crate 0.15
 (and curl) do, on a machine where no ClickHouse server can be installed.
 
-    python tests/support/clickhouse_http.py --port 0 [--host 127.0.0.1] [--data-dir DIR]
+    python tests/support/clickhouse_http.py --port 0 [--host 127.0.0.1] [--data-dir DIR] [--config-file XML]
 
 With `--port 0` a free port is chosen; the first line on stdout is always `LISTENING <port>`.
 Logs go to stderr, one line per request. SIGTERM or SIGINT stops the server cleanly.
@@ -41,6 +41,13 @@ buffered whole (as with `wait_end_of_query=1`), so errors never arrive mid-body 
 X-ClickHouse-Exception-Tag is sent; GET does not imply readonly; the `readonly` parameter
 is ignored; external tables in multipart bodies are rejected; an INSERT's data always goes
 through a file, so `async_insert=1` inserts are visible as soon as the request returns.
+
+Users: every request runs as the engine's one user, `default`. With `--config-file` the
+engine loads that server config, and with it the users.xml (and users.d/) it names: the
+`default` user's grants, settings profile and constraints then apply to every request, as
+they would to that user on a server (tests/stack_files.rs runs the shipped users this way).
+As on a server, the `database` parameter needs no grant (ClickHouse checks it only for a
+`USE` statement): when `USE` is refused, the request runs without it.
 """
 
 from __future__ import annotations
@@ -544,8 +551,8 @@ class Engine:
     settings are put back, so that nothing leaks into the next request.
     """
 
-    def __init__(self, path: str) -> None:
-        self._session = chdb_session.Session(path)
+    def __init__(self, path: str, config_file: Optional[str] = None) -> None:
+        self._session = chdb_session.Session(f"{path}?config-file={config_file}" if config_file else path)
         self._lock = threading.Lock()
         self.version = self._scalar("SELECT version()")
         self.timezone = self._scalar("SELECT timezone()")
@@ -581,7 +588,7 @@ class Engine:
             applied: list[str] = []
             before = self._changed_settings() if undo_set else None
             try:
-                self._session.query(f"USE {quote_identifier(database)}")
+                self._use(database)
                 for name, value in settings.items():
                     self._session.query(f"SET {quote_identifier(name)} = {quote_string(value)}")
                     applied.append(name)
@@ -590,6 +597,14 @@ class Engine:
                 raise error_from_chdb(exc) from None
             finally:
                 self._undo(applied, before)
+
+    def _use(self, database: str) -> None:
+        """Makes `database` current; a server checks no grant for the `database` parameter, `USE` does."""
+        try:
+            self._session.query(f"USE {quote_identifier(database)}")
+        except Exception as exc:
+            if "ACCESS_DENIED" not in str(exc):
+                raise
 
     def _undo(self, applied: list[str], before: Optional[dict[str, str]]) -> None:
         """Put back the settings a request applied, and what a SET statement changed."""
@@ -995,6 +1010,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data-dir", help="persistent engine directory (default: a temporary one)")
+    parser.add_argument("--config-file", help="server config the engine loads (its users.xml: user default's grants)")
     parser.add_argument(
         "--exit-with-parent", action="store_true", help="stop when the process that started this one exits"
     )
@@ -1008,7 +1024,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         data_dir = owned_dir = tempfile.mkdtemp(prefix="clickhouse-http-data-")
     scratch_dir = tempfile.mkdtemp(prefix="clickhouse-http-scratch-")
 
-    engine = Engine(data_dir)
+    engine = Engine(data_dir, os.path.abspath(args.config_file) if args.config_file else None)
     server = make_server(args.host, args.port, engine, scratch_dir)
 
     def stop(signum, _frame) -> None:

@@ -5,8 +5,10 @@
 
 pub mod claude;
 pub mod clickhouse;
+pub mod clickhouse_users;
 pub mod collector;
 pub mod fixtures;
 pub mod otlp_json;
 pub mod relay;
 pub mod stack;
+pub mod stack_files;
