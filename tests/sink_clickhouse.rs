@@ -77,9 +77,7 @@ async fn validation_refuses_a_struct_that_drifted_from_its_table() {
     assert!(result.is_err(), "a drifted struct was inserted");
 }
 
-fn assessment_sql(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/assessment/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+use support::fixtures::assessment_sql;
 
 /// Runs SQL over plain HTTP as clickhouse-client would, returning the body (FORMAT JSON queries included).
 async fn run_sql(db: &support::clickhouse::TestDb, sql: &str) -> String {

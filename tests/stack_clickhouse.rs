@@ -29,6 +29,8 @@ fn relay_env(url: &str) -> (BTreeMap<String, String>, u16, u16) {
     env.insert("TOKENLEDGER_OTLP__GRPC_ADDR".into(), format!("127.0.0.1:{}", free_port()));
     env.insert("TOKENLEDGER_ADMIN__ADDR".into(), format!("127.0.0.1:{admin}"));
     env.insert("TOKENLEDGER_BATCH__MAX_DELAY_MS".into(), "100".into());
+    // The captured fixtures carry the times they were captured at: accept them whenever the tests run.
+    env.insert("TOKENLEDGER_LIMITS__MAX_EVENT_AGE_HOURS".into(), "876000".into());
     (env, http, admin)
 }
 
@@ -116,6 +118,53 @@ async fn serve_and_post_twice(env: &BTreeMap<String, String>, http: u16, admin: 
         }
     }
     statuses
+}
+
+/// The assessment's queries (tests/fixtures/assessment/, verbatim; the per-stage query's `${WORKFLOW_ID}` filled
+/// in) and what each returns on `front`, as the user it runs as sees it.
+async fn assessment_outputs(front: &Front) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in [
+        "view_workflow_summary.sql",
+        "view_stage_performance.sql",
+        "view_model_cost_comparison.sql",
+        "beads_join.sql",
+        "per_stage.sql",
+        "latest_api_requests.sql",
+    ] {
+        let sql = support::fixtures::assessment_sql(name).replace("${WORKFLOW_ID}", ".claude-4nq");
+        let mut output = front.query(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        if name == "per_stage.sql" {
+            // FORMAT JSON: the rows (as tab-separated values), not the timing statistics.
+            let json: Value = serde_json::from_str(&output).unwrap();
+            let rows = json["data"].as_array().unwrap().iter().map(|row| {
+                let values = row.as_object().unwrap().values();
+                values.map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string())).collect::<Vec<_>>().join("\t")
+            });
+            output = rows.collect::<Vec<_>>().join("\n");
+        }
+        out.push((name.to_string(), output));
+    }
+    out
+}
+
+/// Two query outputs hold the same rows (in any order) and the same figures: numbers equal within 1e-9 relative
+/// (sums of doubles read in another order), everything else exactly.
+fn same_figures(a: &str, b: &str) -> bool {
+    let rows = |text: &str| -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> = text.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+        rows.sort();
+        rows
+    };
+    let (a, b) = (rows(a), rows(b));
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(p, q)| match (p.parse::<f64>(), q.parse::<f64>()) {
+                    (Ok(p), Ok(q)) => (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
+                    _ => p == q,
+                })
+        })
 }
 
 /// A child process killed when the guard goes, a failed assertion included.
@@ -278,6 +327,38 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
         .map(str::to_string)
         .collect();
     assert_eq!(tables, schema_objects(), "every table and view of the schema, as the writer sees them");
+    // The relay dropped the second delivery itself (it remembers committed content keys): each record once.
+    let sent = api_requests_in(&json_fixtures());
+    assert!(sent > 0);
+    let raw = |front: &Front| {
+        let front = front.url.clone();
+        async move {
+            let body = reqwest::Client::new()
+                .post(format!("{front}/?database=claude_code"))
+                .body("SELECT count() FROM otel_api_request_events")
+                .send();
+            body.await.unwrap().text().await.unwrap().trim().parse::<usize>().unwrap()
+        }
+    };
+    assert_eq!(raw(&front).await, sent, "the relay wrote each api_request once");
+    // What gets past the relay (a retry that arrived while the first copy was in flight, a replay of old events)
+    // is left to ReplacingMergeTree: made here by copying every row once more, as the writer can.
+    front
+        .query(
+            "INSERT INTO beads_issues (id, title, status, issue_type, parent, workflow_id, created_at, updated_at) \
+             VALUES ('.claude-4nq.1-analyze', 'Analyze', 'closed', 'task', '.claude-4nq', '.claude-4nq', now(), now())",
+        )
+        .await
+        .unwrap();
+    let exact = assessment_outputs(&front).await;
+    for table in ["otel_api_request_events", "otel_events"] {
+        front.query(&format!("INSERT INTO {table} SELECT * FROM {table}")).await.unwrap();
+    }
+    assert_eq!(raw(&front).await, 2 * sent, "duplicates on disk, unmerged");
+    let plain = assessment_outputs(&front).await;
+    let differing = exact.iter().zip(&plain).filter(|((_, a), (_, b))| !same_figures(a, b)).count();
+    assert!(differing >= 3, "plain reads count the duplicates: {plain:#?}");
+
     // Nothing outside claude_code, and no dropping inside it.
     let outside = front.query_in("claude_code", "CREATE TABLE default.t (a UInt8) ENGINE = Memory").await;
     assert!(outside.is_err_and(|e| e.contains("ACCESS_DENIED")));
@@ -305,9 +386,11 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
         front.query(&format!("SELECT count() FROM {object}")).await.unwrap_or_else(|e| panic!("{object}: {e}"));
     }
     let stored: usize = front.query("SELECT count() FROM otel_api_request_events").await.unwrap().parse().unwrap();
-    let sent = api_requests_in(&json_fixtures());
-    assert!(sent > 0);
-    assert_eq!(stored, sent, "each api_request once, though every fixture was delivered twice");
+    assert_eq!(stored, sent, "each api_request once, though it is twice on disk");
+    // The assessment's own queries, verbatim, return what they returned before the duplicates.
+    for ((name, want), (_, got)) in exact.iter().zip(assessment_outputs(&front).await) {
+        assert!(same_figures(want, &got), "{name} as the reader:\n{got}\nwithout duplicates:\n{want}");
+    }
 
     // The README's first query, verbatim, as this user: one row per (workflow, stage, agent) of the fixtures.
     let first_query = readme_first_query();

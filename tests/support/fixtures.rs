@@ -15,3 +15,8 @@ pub fn dir() -> PathBuf {
 pub fn fixture(run: &str, file: &str) -> Option<Vec<u8>> {
     std::fs::read(dir().join(run).join(file)).ok()
 }
+
+/// One of the assessment's own queries, verbatim (tests/fixtures/assessment/).
+pub fn assessment_sql(name: &str) -> String {
+    std::fs::read_to_string(dir().join("../assessment").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
