@@ -1,9 +1,12 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
+//! The command line: `serve`, `schema print|apply`, `config`, `run`, `env`, `version`; one file per subcommand.
 
 mod config;
+mod env;
 pub mod exit;
+mod run;
 mod schema;
 mod serve;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +40,11 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Run a workflow step (`-- claude -p …`) with the telemetry environment and its attributes; exits with its
+    /// status.
+    Run(run::RunArgs),
+    /// Print a workflow step's telemetry environment: `eval "$(tokenledger env --stage plan …)"`.
+    Env(env::EnvArgs),
     /// Print the version.
     Version,
 }
@@ -50,9 +58,20 @@ pub enum SchemaAction {
     Apply,
 }
 
+impl Command {
+    /// Whether this is the long-running relay (the only command worth tuning the allocator for).
+    pub fn is_relay(&self) -> bool {
+        matches!(self, Command::Serve)
+    }
+}
+
 impl Cli {
     /// Runs the chosen subcommand; its exit code on success (a command that runs a child returns the child's).
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        if let Command::Run(args) = &self.command {
+            let config = Config::load(self.config.as_deref())?;
+            return run::run(&config, args);
+        }
         self.dispatch().map(|()| ExitCode::SUCCESS)
     }
 
@@ -70,7 +89,8 @@ impl Cli {
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
-            Command::Version => Ok(()),
+            Command::Env(args) => env::print(&config, &args),
+            Command::Run(_) | Command::Version => Ok(()),
         }
     }
 }
