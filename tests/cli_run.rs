@@ -10,7 +10,9 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
@@ -21,10 +23,17 @@ use support::clickhouse::fresh_database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenledger");
 
+/// An empty HOME and working directory: no settings file of the machine's may interfere.
+fn isolated() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 /// tokenledger with a clean view of the workflow variables (the test's own environment must not leak in).
 fn tokenledger() -> Command {
     let mut command = Command::new(BIN);
-    command.current_dir(std::env::temp_dir()).env_remove("OTEL_RESOURCE_ATTRIBUTES");
+    command.current_dir(isolated()).env("HOME", isolated()).env_remove("CLAUDE_CONFIG_DIR");
+    command.env_remove("OTEL_RESOURCE_ATTRIBUTES");
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("TOKENLEDGER_") {
             command.env_remove(name);
@@ -196,6 +205,27 @@ fn env_output_reads_back_in_a_shell_and_a_minted_id_is_reused() {
     let dotenv = text(&dotenv.stdout);
     assert!(dotenv.contains("OTEL_RESOURCE_ATTRIBUTES=stage=a%20b\n"), "{dotenv}");
     assert!(dotenv.lines().all(|l| l.split_once('=').is_some_and(|(k, _)| !k.is_empty())), "{dotenv}");
+}
+
+#[test]
+fn run_warns_when_a_claude_settings_file_would_override_what_it_sets() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".claude")).unwrap();
+    let settings = home.path().join(".claude/settings.json");
+    std::fs::write(&settings, r#"{"env": {"OTEL_RESOURCE_ATTRIBUTES": "stage=fixed"}}"#).unwrap();
+    let output = tokenledger()
+        .env("HOME", home.path())
+        .args(["run", "--stage", "plan", "--", "sh", "-c", "exit 0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "a warning, not an error");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains(&settings.display().to_string())
+            && stderr.contains("OTEL_RESOURCE_ATTRIBUTES"),
+        "{stderr}"
+    );
 }
 
 /// A child that counts the signals it receives (any of INT, TERM, HUP), exits 40 + that count a moment after the

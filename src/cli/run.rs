@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::config::Config;
 use crate::launch::environment::RESOURCE_ATTRIBUTES;
-use crate::launch::{child, Environment};
+use crate::launch::{child, settings_conflicts, Environment};
 
 use super::workflow::WorkflowArgs;
 
@@ -30,6 +30,14 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let environment = Environment::build(&config.claude_telemetry, &resolved.attributes, inherited.as_deref())?;
     if let Some(id) = &resolved.minted {
         eprintln!("tokenledger: workflow_id={id}");
+    }
+    for conflict in settings_conflicts::conflicts(&settings_conflicts::settings_files_here(), &environment.vars) {
+        eprintln!(
+            "tokenledger: warning: {} sets {} in its \"env\" block, which Claude Code applies over the environment \
+             tokenledger starts it with; remove it there",
+            conflict.file.display(),
+            conflict.name
+        );
     }
     Ok(ExitCode::from(child::run(&args.command, &environment.vars)?))
 }

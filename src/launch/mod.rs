@@ -10,6 +10,7 @@
 pub mod attributes;
 pub mod child;
 pub mod environment;
+pub mod settings_conflicts;
 pub mod workflow_id;
 
 pub use attributes::{AttributeError, Attributes};
