@@ -42,12 +42,19 @@ pub enum Command {
     Config,
     /// Run a workflow step (`-- claude -p …`) with the telemetry environment and its attributes; exits with its
     /// status.
+    #[command(after_help = MERGE_NOTE)]
     Run(run::RunArgs),
     /// Print a workflow step's telemetry environment: `eval "$(tokenledger env --stage plan …)"`.
+    #[command(after_help = MERGE_NOTE)]
     Env(env::EnvArgs),
     /// Print the version.
     Version,
 }
+
+/// How `run` and `env` treat the caller's attributes.
+const MERGE_NOTE: &str =
+    "The attributes go into OTEL_RESOURCE_ATTRIBUTES, percent-encoded. An OTEL_RESOURCE_ATTRIBUTES \
+already in the environment is merged: these flags win over its entries of the same key; its other entries are kept.";
 
 /// `schema` actions.
 #[derive(Debug, Subcommand)]
