@@ -235,21 +235,36 @@ const COUNTING_CHILD: &str = "n=0; for s in INT TERM HUP; do trap \"n=\\$((n+1))
 
 #[test]
 fn signals_sent_to_tokenledger_reach_the_child_once() {
+    use std::os::unix::process::CommandExt;
     for (signal, name) in [(libc::SIGTERM, "TERM"), (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT")] {
+        // A process group of their own, so a child that never got the signal can be killed with tokenledger.
         let mut child = tokenledger()
             .args(["run", "--stage", "s", "--", "sh", "-c", COUNTING_CHILD])
             .stdout(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
+        let pid = child.id() as libc::pid_t;
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert_eq!(line, "ready\n");
         // SAFETY: kill(2) on the pid of a child we spawned and have not waited for.
-        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: kill(2) on the process group we created.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                panic!("SIG{name}: tokenledger and its child still run 20 s after the signal: it was not forwarded");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         let mut rest = String::new();
         stdout.read_to_string(&mut rest).unwrap();
-        let status = child.wait().unwrap();
         assert_eq!(rest, format!("got-{name}\n"), "SIG{name}: what the child received");
         assert_eq!(status.code(), Some(41), "SIG{name}: the child got it once and its exit code is tokenledger's");
     }
@@ -261,7 +276,7 @@ fn signals_sent_to_tokenledger_reach_the_child_once() {
 #[test]
 fn ctrl_c_in_a_terminal_reaches_the_child_once() {
     let driver = r#"
-import os, pty, sys, time
+import os, pty, select, signal, sys, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
@@ -270,14 +285,22 @@ deadline = time.time() + 30
 while b"ready" not in out and time.time() < deadline:
     out += os.read(fd, 1024)
 os.write(fd, b"\x03")
-try:
-    while True:
+deadline = time.time() + 20
+while True:
+    if time.time() > deadline:
+        os.killpg(pid, signal.SIGKILL)
+        out += b"\nTIMEOUT: still running 20 s after Ctrl-C"
+        break
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if not ready:
+        continue
+    try:
         chunk = os.read(fd, 1024)
-        if not chunk:
-            break
-        out += chunk
-except OSError:
-    pass
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 sys.stdout.write("\nEXIT %d\n" % os.waitstatus_to_exitcode(status))
