@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use super::health::HealthError;
 use crate::config::ConfigError;
 use crate::launch::{AttributeError, LaunchError};
 
@@ -12,6 +13,8 @@ use crate::launch::{AttributeError, LaunchError};
 pub const FAILURE: u8 = 1;
 /// A workflow attribute given to `run` / `env` cannot be sent (EX_USAGE); nothing was run.
 pub const USAGE: u8 = 64;
+/// The service asked is not there or not healthy (EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 /// The configuration could not be read or makes no sense (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 /// `run`: the command exists but cannot be executed (as shells report it).
@@ -32,6 +35,9 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
             Some(LaunchError::NotFound { .. }) => return ExitCode::from(NOT_FOUND),
             Some(LaunchError::NotExecutable { .. }) => return ExitCode::from(NOT_EXECUTABLE),
             _ => {}
+        }
+        if cause.downcast_ref::<HealthError>().is_some() {
+            return ExitCode::from(UNAVAILABLE);
         }
     }
     ExitCode::from(FAILURE)

@@ -3,6 +3,7 @@
 mod config;
 mod env;
 pub mod exit;
+mod health;
 mod run;
 mod schema;
 mod serve;
@@ -47,6 +48,15 @@ pub enum Command {
     /// Print a workflow step's telemetry environment: `eval "$(tokenledger env --stage plan …)"`.
     #[command(after_help = MERGE_NOTE)]
     Env(env::EnvArgs),
+    /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
+    Health {
+        /// Check /readyz instead: ClickHouse answers and the schema is in place.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener to ask (default: `admin.addr` of the configuration, on this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Print the version.
     Version,
 }
@@ -97,6 +107,7 @@ impl Cli {
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
             Command::Env(args) => env::print(&config, &args),
+            Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Run(_) | Command::Version => Ok(()),
         }
     }

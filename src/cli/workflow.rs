@@ -12,7 +12,8 @@ pub struct WorkflowArgs {
     /// `workflow_id`; `new` mints one (`wf-<UTC date>-<time>-<random>`) and prints it on stderr.
     #[arg(long, value_name = "ID")]
     pub workflow: Option<String>,
-    /// `stage` (analyze, plan, implement, review, …). Leave it out for a run whose subagents are staged by name.
+    /// `stage` (analyze, plan, implement, review, …). An orchestrating run goes without: its subagents are staged
+    /// by their names.
     #[arg(long)]
     pub stage: Option<String>,
     /// `task_id`, e.g. the Beads task of the stage.
