@@ -18,7 +18,8 @@ pub fn missing_settings(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec
     [ARENA_EAGER_COMMIT].into_iter().filter(|(name, _)| get(name).is_none()).collect()
 }
 
-/// Re-executes the process with the settings it lacks. Call first thing in `main`. Returns only when nothing is
+/// Re-executes the process with the settings it lacks. Call before anything else runs (`main` does, for `serve`
+/// only: other commands are short, and `run` would hand the variables on to its child). Returns only when nothing is
 /// missing or the re-execution failed (then mimalloc's defaults stay: more memory, same behaviour).
 pub fn tune() {
     let missing = missing_settings(|name| std::env::var_os(name));

@@ -34,6 +34,8 @@ pub struct Config {
     pub stages: BTreeMap<String, String>,
     /// The per-workflow cost and token counters on /metrics.
     pub cost_metrics: CostMetricsConfig,
+    /// The telemetry settings `tokenledger run` and `tokenledger env` give Claude Code.
+    pub claude_telemetry: ClaudeTelemetryConfig,
     /// Redelivered rows dropped before they are written.
     pub dedup: DedupConfig,
     /// Which event times are accepted.
@@ -110,6 +112,56 @@ pub struct CostMetricsConfig {
     pub idle_secs: u64,
 }
 
+/// The OpenTelemetry environment `tokenledger run` starts Claude Code with (and `tokenledger env` prints):
+/// where it exports and how often. `CLAUDE_CODE_ENABLE_TELEMETRY=1` is always set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaudeTelemetryConfig {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the relay's (or a collector's) OTLP listener, `http://host:port`.
+    pub endpoint: String,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc`, `http/protobuf` or `http/json` (HTTP listens on 4318 by default).
+    pub protocol: OtlpProtocol,
+    /// `OTEL_LOGS_EXPORTER`: where events go (`otlp`; `otlp,console` to see them too).
+    pub logs_exporter: String,
+    /// `OTEL_METRICS_EXPORTER`: where metrics go.
+    pub metrics_exporter: String,
+    /// `OTEL_LOGS_EXPORT_INTERVAL` in milliseconds: how often events are sent while Claude Code runs.
+    pub logs_export_interval_ms: u64,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` in milliseconds.
+    pub metric_export_interval_ms: u64,
+    /// `OTEL_LOG_TOOL_DETAILS=1`: custom subagents arrive by their name (else as `custom`), tool parameters are
+    /// recorded.
+    pub log_tool_details: bool,
+    /// `OTEL_EXPORTER_OTLP_HEADERS` (e.g. `Authorization=Bearer <token>` when the relay has `auth.token`); left
+    /// as the caller has it when unset. Redacted by `tokenledger config`.
+    pub headers: Option<String>,
+}
+
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` values Claude Code supports.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC.
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies.
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::HttpJson => "http/json",
+        }
+    }
+}
+
 /// How long and how many content keys of committed rows are remembered to drop redeliveries.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -164,6 +216,23 @@ impl Default for Config {
             cost_metrics: CostMetricsConfig::default(),
             dedup: DedupConfig::default(),
             limits: LimitsConfig::default(),
+            claude_telemetry: ClaudeTelemetryConfig::default(),
+        }
+    }
+}
+
+impl Default for ClaudeTelemetryConfig {
+    fn default() -> Self {
+        // The relay's own gRPC listener (or a collector's) on this machine; the intervals are the assessment's.
+        ClaudeTelemetryConfig {
+            endpoint: "http://localhost:4317".into(),
+            protocol: OtlpProtocol::Grpc,
+            logs_exporter: "otlp".into(),
+            metrics_exporter: "otlp".into(),
+            logs_export_interval_ms: 5_000,
+            metric_export_interval_ms: 10_000,
+            log_tool_details: true,
+            headers: None,
         }
     }
 }
@@ -267,6 +336,16 @@ impl Config {
         if self.auth.token.as_deref() == Some("") {
             return bad("auth.token, when set, must not be empty");
         }
+        let telemetry = &self.claude_telemetry;
+        if !(telemetry.endpoint.starts_with("http://") || telemetry.endpoint.starts_with("https://")) {
+            return bad("claude_telemetry.endpoint must be an http:// or https:// URL");
+        }
+        if telemetry.logs_exporter.is_empty() || telemetry.metrics_exporter.is_empty() {
+            return bad("claude_telemetry.logs_exporter and metrics_exporter must not be empty");
+        }
+        if telemetry.logs_export_interval_ms == 0 || telemetry.metric_export_interval_ms == 0 {
+            return bad("claude_telemetry export intervals must be above 0");
+        }
         Ok(())
     }
 
@@ -278,6 +357,9 @@ impl Config {
         }
         if shown.auth.token.is_some() {
             shown.auth.token = Some("<redacted>".into());
+        }
+        if shown.claude_telemetry.headers.is_some() {
+            shown.claude_telemetry.headers = Some("<redacted>".into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|error| format!("# cannot render config: {error}\n"))
     }
@@ -312,6 +394,24 @@ mod tests {
     }
 
     #[test]
+    fn claude_telemetry_reads_protocol_names_and_refuses_bad_endpoints() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TOKENLEDGER_CLAUDE_TELEMETRY__PROTOCOL", "http/json");
+            jail.set_env("TOKENLEDGER_CLAUDE_TELEMETRY__ENDPOINT", "http://relay:4318");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.claude_telemetry.protocol, OtlpProtocol::HttpJson);
+            assert_eq!(config.claude_telemetry.endpoint, "http://relay:4318");
+            jail.set_env("TOKENLEDGER_CLAUDE_TELEMETRY__PROTOCOL", "udp");
+            assert!(Config::load(None).is_err(), "an unknown protocol is refused");
+            jail.set_env("TOKENLEDGER_CLAUDE_TELEMETRY__PROTOCOL", "grpc");
+            jail.set_env("TOKENLEDGER_CLAUDE_TELEMETRY__ENDPOINT", "localhost:4317");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("claude_telemetry.endpoint"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("t.toml", "[clickhouse]\nurll = \"x\"\n")?;
@@ -326,6 +426,7 @@ mod tests {
         let mut config = Config::default();
         config.clickhouse.password = "hunter2".into();
         config.auth.token = Some("s3cret".into());
+        config.claude_telemetry.headers = Some("Authorization=Bearer s3cret".into());
         let shown = config.redacted_toml();
         assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));

@@ -11,12 +11,14 @@
 //! ```
 //!
 //! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
-//! /metrics, /healthz, /readyz). The SQL schema lives in `clickhouse/` and is built into the binary.
+//! /metrics, /healthz, /readyz), [`launch`] (starting workflow steps with their telemetry environment, for
+//! `tokenledger run` / `env`). The SQL schema lives in `clickhouse/` and is built into the binary.
 
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
 pub mod cli;
 pub mod config;
+pub mod launch;
 pub mod pipeline;
 pub mod receive;
 pub mod relay;

@@ -9,10 +9,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    #[cfg(feature = "mimalloc")]
-    tokenledger::allocator::tune();
-    tokenledger::telemetry::init_tracing();
     let cli = tokenledger::cli::Cli::parse();
+    // Only the relay: `run` would hand the MIMALLOC_* settings on to its child, and short commands gain nothing.
+    #[cfg(feature = "mimalloc")]
+    if cli.command.is_relay() {
+        tokenledger::allocator::tune();
+    }
+    tokenledger::telemetry::init_tracing();
     match cli.run() {
         Ok(code) => code,
         Err(error) => {

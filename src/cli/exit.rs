@@ -7,19 +7,34 @@ use std::process::ExitCode;
 
 use super::health::HealthError;
 use crate::config::ConfigError;
+use crate::launch::{AttributeError, LaunchError};
 
 /// Anything not listed below.
 pub const FAILURE: u8 = 1;
+/// A workflow attribute given to `run` / `env` cannot be sent (EX_USAGE); nothing was run.
+pub const USAGE: u8 = 64;
 /// The service asked is not there or not healthy (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// The configuration could not be read or makes no sense (EX_CONFIG).
 pub const CONFIG: u8 = 78;
+/// `run`: the command exists but cannot be executed (as shells report it).
+pub const NOT_EXECUTABLE: u8 = 126;
+/// `run`: the command was not found (as shells report it).
+pub const NOT_FOUND: u8 = 127;
 
 /// The exit code for an error that reached the top.
 pub fn code_for(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(CONFIG);
+        }
+        if cause.downcast_ref::<AttributeError>().is_some() {
+            return ExitCode::from(USAGE);
+        }
+        match cause.downcast_ref::<LaunchError>() {
+            Some(LaunchError::NotFound { .. }) => return ExitCode::from(NOT_FOUND),
+            Some(LaunchError::NotExecutable { .. }) => return ExitCode::from(NOT_EXECUTABLE),
+            _ => {}
         }
         if cause.downcast_ref::<HealthError>().is_some() {
             return ExitCode::from(UNAVAILABLE);

@@ -1,10 +1,13 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
+//! The command line: `serve`, `schema print|apply`, `config`, `run`, `env`, `version`; one file per subcommand.
 
 mod config;
+mod env;
 pub mod exit;
 mod health;
+mod run;
 mod schema;
 mod serve;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +41,13 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Run a workflow step (`-- claude -p …`) with the telemetry environment and its attributes; exits with its
+    /// status.
+    #[command(after_help = MERGE_NOTE)]
+    Run(run::RunArgs),
+    /// Print a workflow step's telemetry environment: `eval "$(tokenledger env --stage plan …)"`.
+    #[command(after_help = MERGE_NOTE)]
+    Env(env::EnvArgs),
     /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
     Health {
         /// Check /readyz instead: ClickHouse answers and the schema is in place.
@@ -51,6 +61,11 @@ pub enum Command {
     Version,
 }
 
+/// How `run` and `env` treat the caller's attributes.
+const MERGE_NOTE: &str =
+    "The attributes go into OTEL_RESOURCE_ATTRIBUTES, percent-encoded. An OTEL_RESOURCE_ATTRIBUTES \
+already in the environment is merged: these flags win over its entries of the same key; its other entries are kept.";
+
 /// `schema` actions.
 #[derive(Debug, Subcommand)]
 pub enum SchemaAction {
@@ -60,9 +75,20 @@ pub enum SchemaAction {
     Apply,
 }
 
+impl Command {
+    /// Whether this is the long-running relay (the only command worth tuning the allocator for).
+    pub fn is_relay(&self) -> bool {
+        matches!(self, Command::Serve)
+    }
+}
+
 impl Cli {
     /// Runs the chosen subcommand; its exit code on success (a command that runs a child returns the child's).
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        if let Command::Run(args) = &self.command {
+            let config = Config::load(self.config.as_deref())?;
+            return run::run(&config, args);
+        }
         self.dispatch().map(|()| ExitCode::SUCCESS)
     }
 
@@ -80,8 +106,9 @@ impl Cli {
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
+            Command::Env(args) => env::print(&config, &args),
             Command::Health { ready, addr } => health::run(&config, addr, ready),
-            Command::Version => Ok(()),
+            Command::Run(_) | Command::Version => Ok(()),
         }
     }
 }

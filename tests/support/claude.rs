@@ -3,6 +3,7 @@
 //! README.md in this folder has the facts these helpers rely on (flags, env vars, usage and cost behaviour).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -218,6 +219,9 @@ pub struct ClaudeRun {
     pub resource_attributes: Vec<(String, String)>,
     /// OTEL_LOG_TOOL_DETAILS=1 (tool parameters, and custom subagents' real names on their events).
     pub log_tool_details: bool,
+    /// A command the CLI is started through (`tokenledger run … --`), which gets the environment above; empty:
+    /// the CLI is started itself.
+    pub launcher: Vec<OsString>,
     /// A `~/.claude/settings.json` to write into the run's HOME. When set, the telemetry configuration comes
     /// from its `env` block only, as for a user who followed the README: the run then sets none of
     /// CLAUDE_CODE_ENABLE_TELEMETRY and the OTEL_* variables itself (OTEL_RESOURCE_ATTRIBUTES aside), and
@@ -290,8 +294,15 @@ impl ClaudeRun {
             otlp_endpoint: format!("http://{otlp_endpoint}"),
             resource_attributes: Vec::new(),
             log_tool_details: false,
+            launcher: Vec::new(),
             settings: None,
         }
+    }
+
+    /// Starts the CLI through `launcher` (program and arguments; the CLI and its arguments are appended).
+    pub fn launched_by(mut self, launcher: impl IntoIterator<Item = impl Into<OsString>>) -> ClaudeRun {
+        self.launcher = launcher.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Configures telemetry through `settings` written as `~/.claude/settings.json` (see [`ClaudeRun::settings`]).
@@ -316,7 +327,14 @@ impl ClaudeRun {
     pub async fn run(&self) -> FinishedRun {
         let home = tempfile::tempdir().expect("a temporary HOME");
         let attributes: Vec<String> = self.resource_attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut command = tokio::process::Command::new(&self.cli);
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).arg(&self.cli);
+                command
+            }
+            None => tokio::process::Command::new(&self.cli),
+        };
         command
             .current_dir(&self.workdir)
             .env_clear()

@@ -14,7 +14,10 @@ writes every request (method, path, headers, JSON body) to DIR, numbered, for de
 Script
 ------
 The model's behaviour is read from the *task prompt* of each conversation: the text of the first
-user message, minus the ``<system-reminder>`` blocks the CLI prepends. Directives in it are played in
+user message, minus the ``<system-reminder>`` blocks the CLI prepends and, for a slash command
+(``claude -p "/develop ARGS"``), minus its ``<command-message|name|args>`` blocks (the command's
+text, which follows them with ``$ARGUMENTS`` filled in, is the prompt: directives given as arguments
+play once). Directives in it are played in
 order, one per assistant turn (turn k = number of assistant messages already in the request):
 
     [[bash:COMMAND]]           a tool_use of ``Bash`` with {"command": COMMAND, "description": ...}
@@ -89,6 +92,9 @@ FINAL_TEXT = "Scripted answer done"  # 20 characters, as in the fixtures
 SIDE_TEXT = "Scripted side answer"
 
 SYSTEM_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
+# A slash command's first user message carries its name and raw arguments in these blocks, then the command's
+# text with $ARGUMENTS filled in: the arguments must be played once, from the text.
+COMMAND_METADATA = re.compile(r"<command-(message|name|args)>.*?</command-\1>", re.S)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,7 +148,7 @@ def task_prompt(messages):
         if message.get("role") != "user":
             continue
         texts = [b.get("text", "") for b in content_blocks(message) if b.get("type") == "text"]
-        return SYSTEM_REMINDER.sub("", "\n".join(texts)).strip()
+        return COMMAND_METADATA.sub("", SYSTEM_REMINDER.sub("", "\n".join(texts))).strip()
     return ""
 
 
