@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::prices::ModelPrice;
+
 /// Prefix of the environment variables that override the file: `TOKENLEDGER_CLICKHOUSE__URL` sets `clickhouse.url`.
 pub const ENV_PREFIX: &str = "TOKENLEDGER_";
 
@@ -34,6 +36,9 @@ pub struct Config {
     pub stages: BTreeMap<String, String>,
     /// The per-workflow cost and token counters on /metrics.
     pub cost_metrics: CostMetricsConfig,
+    /// Model id → USD per million tokens, for the price check. Defaults: src/ledger/prices.toml; entries given here
+    /// replace or add models (and single fields of a shipped model).
+    pub prices: BTreeMap<String, ModelPrice>,
 }
 
 /// The ClickHouse server and database.
@@ -116,6 +121,7 @@ impl Default for Config {
             batch: BatchConfig::default(),
             stages: default_stages(),
             cost_metrics: CostMetricsConfig::default(),
+            prices: crate::ledger::prices::shipped(),
         }
     }
 }
@@ -218,6 +224,9 @@ impl Config {
         }
         if self.auth.token.as_deref() == Some("") {
             return bad("auth.token, when set, must not be empty");
+        }
+        if let Some((model, _)) = self.prices.iter().find(|(model, price)| model.is_empty() || !price.is_valid()) {
+            return Err(ConfigError::Value(format!("prices.{model:?}: every price must be a number >= 0")));
         }
         Ok(())
     }

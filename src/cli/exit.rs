@@ -6,9 +6,16 @@
 use std::process::ExitCode;
 
 use crate::config::ConfigError;
+use crate::ledger::LedgerError;
 
 /// Anything not listed below.
 pub const FAILURE: u8 = 1;
+/// The workflow asked for has no records (EX_NOINPUT).
+pub const NO_INPUT: u8 = 66;
+/// ClickHouse cannot be reached (EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
+/// ClickHouse answered a query with an error, e.g. a table is missing (EX_SOFTWARE).
+pub const QUERY_FAILED: u8 = 70;
 /// The configuration could not be read or makes no sense (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 
@@ -17,6 +24,13 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(CONFIG);
+        }
+        if let Some(ledger) = cause.downcast_ref::<LedgerError>() {
+            return ExitCode::from(match ledger {
+                LedgerError::UnknownWorkflow { .. } => NO_INPUT,
+                LedgerError::Unreachable { .. } => UNAVAILABLE,
+                LedgerError::QueryFailed { .. } => QUERY_FAILED,
+            });
         }
     }
     ExitCode::from(FAILURE)

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
+//! The command line: `serve`, `schema print|apply`, `report`, `config`, `version`; one file per subcommand.
 
 mod config;
 pub mod exit;
+pub mod report;
 mod schema;
 mod serve;
 
@@ -35,6 +36,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SchemaAction,
     },
+    /// Per-workflow figures (per stage and agent), or the top workflows / stages / agents / models by cost.
+    Report(report::ReportArgs),
     /// Print the effective configuration (secrets redacted).
     Config,
     /// Print the version.
@@ -69,6 +72,7 @@ impl Cli {
                 Ok(())
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
+            Command::Report(args) => runtime()?.block_on(report::run(&config, &args)),
             Command::Config => config::print(&config),
             Command::Version => Ok(()),
         }

@@ -18,7 +18,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         schema::apply(&client, &config.clickhouse.database)
             .await
             .with_context(|| format!("applying the schema to {}", config.clickhouse.url))?;
-        tracing::info!(database = %config.clickhouse.database, "schema applied");
+        crate::ledger::prices::store(&client, &config.prices)
+            .await
+            .with_context(|| format!("storing the price table in {}", config.clickhouse.url))?;
+        tracing::info!(database = %config.clickhouse.database, models = config.prices.len(), "schema and prices applied");
     }
     let grpc_listener = bind(config.otlp.grpc_addr).await?;
     let http_listener = bind(config.otlp.http_addr).await?;
