@@ -28,8 +28,9 @@ ORDER BY model;
 
 -- One row per workflow. Each request is priced on its own (its prompt size picks the long-prompt rates); a model
 -- id is looked up as sent, else without a trailing -YYYYMMDD. Requests of unknown models are left out of both
--- sides of the comparison and listed in unknown_models, never priced as zero. cache writes without a TTL split
--- count at the 5-minute rate, as Claude Code counts them. flagged: the two differ by more than 1 %.
+-- sides of the comparison and listed in unknown_models, never priced as zero. Cache writes without a TTL split
+-- count at the 5-minute rate, as Claude Code counts them. flagged: reported and recomputed differ by more than
+-- 1 % for the workflow as a whole or for one of its models (flagged_models), as `tokenledger report` says.
 CREATE OR REPLACE VIEW workflow_cost_check AS
 WITH current_prices AS
 (
@@ -38,33 +39,37 @@ WITH current_prices AS
 )
 SELECT
     workflow_id,
-    count() AS requests,
-    sum(cost_usd) AS reported_cost_usd,
-    sumIf(cost_usd, priced) AS reported_priced_cost_usd,
+    sum(requests) AS requests,
+    sum(reported) AS reported_cost_usd,
+    sumIf(reported, priced) AS reported_priced_cost_usd,
     sumIf(recomputed, priced) AS recomputed_cost_usd,
     (reported_priced_cost_usd - recomputed_cost_usd) / nullIf(recomputed_cost_usd, 0) AS difference_ratio,
-    abs(reported_priced_cost_usd - recomputed_cost_usd) > 0.01 * recomputed_cost_usd AS flagged,
-    arraySort(groupUniqArrayIf(model, NOT priced)) AS unknown_models,
-    sumIf(cost_usd, NOT priced) AS unknown_models_cost_usd
+    arraySort(groupArrayIf(model, priced AND abs(reported - recomputed) > 0.01 * recomputed)) AS flagged_models,
+    abs(reported_priced_cost_usd - recomputed_cost_usd) > 0.01 * recomputed_cost_usd
+        OR length(flagged_models) > 0 AS flagged,
+    arraySort(groupArrayIf(model, NOT priced)) AS unknown_models,
+    sumIf(reported, NOT priced) AS unknown_models_cost_usd
 FROM
 (
     SELECT
         r.workflow_id AS workflow_id,
         r.model AS model,
-        r.cost_usd AS cost_usd,
-        p.model != '' AS priced,
-        p.long_prompt_above > 0
-            AND r.input_tokens + r.cache_read_tokens + r.cache_creation_tokens > p.long_prompt_above AS long,
-        (
-            r.input_tokens * if(long, p.long_input, p.input)
-            + r.output_tokens * if(long, p.long_output, p.output)
-            + r.cache_read_tokens * if(long, p.long_cache_read, p.cache_read)
-            + (r.cache_creation_5m_tokens
-               + greatest(toInt64(r.cache_creation_tokens) - toInt64(r.cache_creation_5m_tokens)
-                          - toInt64(r.cache_creation_1h_tokens), 0))
-              * if(long, p.long_cache_write_5m, p.cache_write_5m)
-            + r.cache_creation_1h_tokens * if(long, p.long_cache_write_1h, p.cache_write_1h)
-        ) / 1e6 AS recomputed
+        count() AS requests,
+        sum(r.cost_usd) AS reported,
+        any(p.model != '') AS priced,
+        sum(
+            (
+                r.input_tokens * if((p.long_prompt_above > 0 AND r.input_tokens + r.cache_read_tokens
+                                     + r.cache_creation_tokens > p.long_prompt_above) AS long, p.long_input, p.input)
+                + r.output_tokens * if(long, p.long_output, p.output)
+                + r.cache_read_tokens * if(long, p.long_cache_read, p.cache_read)
+                + (r.cache_creation_5m_tokens
+                   + greatest(toInt64(r.cache_creation_tokens) - toInt64(r.cache_creation_5m_tokens)
+                              - toInt64(r.cache_creation_1h_tokens), 0))
+                  * if(long, p.long_cache_write_5m, p.cache_write_5m)
+                + r.cache_creation_1h_tokens * if(long, p.long_cache_write_1h, p.cache_write_1h)
+            ) / 1e6
+        ) AS recomputed
     FROM
     (
         SELECT
@@ -74,5 +79,6 @@ FROM
         FROM otel_api_request_events FINAL
     ) AS r
     LEFT JOIN current_prices AS p ON p.model = r.price_model
+    GROUP BY r.workflow_id, r.model
 )
 GROUP BY workflow_id;

@@ -34,7 +34,8 @@ FROM
     FROM otel_api_error_events FINAL WHERE {scope}
 )
 GROUP BY workflow_id, stage, agent
-ORDER BY workflow_id, stage, agent";
+ORDER BY workflow_id, stage, agent
+SETTINGS prefer_column_name_to_alias = 1";
 
 /// The activity groups of `scope`.
 pub async fn fetch(client: &clickhouse::Client, url: &str, scope: &Scope) -> Result<Vec<ActivityRow>, LedgerError> {

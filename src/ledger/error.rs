@@ -12,7 +12,7 @@ pub enum LedgerError {
         database: String,
     },
     /// ClickHouse could not be reached (connection refused, DNS, timeout).
-    #[error("ClickHouse at {url} is unreachable: {source}")]
+    #[error("ClickHouse at {url} is unreachable")]
     Unreachable {
         /// The configured URL.
         url: String,
@@ -21,7 +21,7 @@ pub enum LedgerError {
         source: clickhouse::error::Error,
     },
     /// ClickHouse answered with an error (a missing table: the schema is not applied).
-    #[error("ClickHouse query for {what} failed: {source}{hint}")]
+    #[error("ClickHouse query for {what} failed{hint}")]
     QueryFailed {
         /// Which question.
         what: &'static str,

@@ -45,6 +45,7 @@ pub struct UsageRow {
 }
 
 /// The SQL; `{scope}` becomes the scope's condition. The thresholds are bound first, then the scope's values.
+/// The sums keep the column names (the row struct is matched by name), hence `prefer_column_name_to_alias`.
 const SQL: &str = "\
 SELECT
     workflow_id, workflow_path, stage, agent, model,
@@ -64,7 +65,8 @@ SELECT
 FROM otel_api_request_events FINAL
 WHERE {scope}
 GROUP BY workflow_id, workflow_path, stage, agent, model, prompt_tier
-ORDER BY workflow_id, stage, agent, model, prompt_tier";
+ORDER BY workflow_id, stage, agent, model, prompt_tier
+SETTINGS prefer_column_name_to_alias = 1";
 
 /// The usage groups of `scope`; `thresholds` from [`super::prices::thresholds`].
 pub async fn fetch(

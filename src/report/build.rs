@@ -61,6 +61,8 @@ struct Acc {
     recomputed: f64,
     unknown: BTreeSet<String>,
     unknown_cost: f64,
+    /// Priced models: reported and recomputed cost.
+    per_model: BTreeMap<String, (f64, f64)>,
     workflows: BTreeSet<String>,
     paths: BTreeSet<String>,
     stages: BTreeSet<String>,
@@ -84,6 +86,9 @@ impl Acc {
             Some((_, cost)) => {
                 self.reported_priced += row.cost_usd;
                 self.recomputed += cost;
+                let (reported, recomputed) = self.per_model.entry(row.model.clone()).or_default();
+                *reported += row.cost_usd;
+                *recomputed += cost;
             }
             None => {
                 self.unknown.insert(row.model.clone());
@@ -105,8 +110,10 @@ impl Acc {
         self.agents.insert(row.agent.clone());
     }
 
+    /// The whole group, or one of its models, is priced more than the tolerance away from its tokens × price.
     fn flagged(&self) -> bool {
         differs(self.reported_priced, self.recomputed)
+            || self.per_model.values().any(|&(reported, recomputed)| differs(reported, recomputed))
     }
 
     fn figures(&self) -> Figures {

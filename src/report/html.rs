@@ -200,7 +200,10 @@ fn figure_cells(f: &Figures) -> String {
 
 fn price_check(check: &PriceCheck) -> String {
     let verdict = if check.flagged {
-        format!("<span class=\"flag\">differs by more than {:.0}%</span>", check.tolerance * 100.0)
+        format!(
+            "<span class=\"flag\">flagged: differs by more than {:.0}% (in total or for a model)</span>",
+            check.tolerance * 100.0
+        )
     } else {
         format!("<span class=\"ok\">within {:.0}%</span>", check.tolerance * 100.0)
     };

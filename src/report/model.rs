@@ -94,7 +94,7 @@ pub struct PriceCheck {
     pub recomputed_cost_usd: f64,
     /// (reported − recomputed) / recomputed over the priced models; null when recomputed is 0.
     pub difference_ratio: Option<f64>,
-    /// Reported and recomputed differ by more than the tolerance.
+    /// Reported and recomputed differ by more than the tolerance, in total or for one of the models.
     pub flagged: bool,
     /// Models without a price: listed, never priced as zero.
     pub unknown_models: Vec<String>,
@@ -167,7 +167,7 @@ pub struct TopRow {
     /// `by workflow`: Beads' status of its epic when known, else `active` (a request within the last 10 minutes)
     /// or `idle`; null for the other groupings.
     pub status: Option<String>,
-    /// The price check of the row flags it.
+    /// Reported and recomputed cost differ by more than 1 %, in total or for one of the row's models.
     pub price_flagged: bool,
     /// Its figures.
     #[serde(flatten)]

@@ -109,7 +109,7 @@ fn grid<'a>(
 /// The price check as lines of text.
 pub fn price_lines(check: &PriceCheck, colour: bool) -> String {
     let (verdict, paint) = if check.flagged {
-        (format!("DIFFERS by more than {:.0}%", check.tolerance * 100.0), "\x1b[31m")
+        (format!("FLAGGED, differs by more than {:.0}% (in total or for a model)", check.tolerance * 100.0), "\x1b[31m")
     } else {
         (format!("within {:.0}%", check.tolerance * 100.0), "\x1b[32m")
     };
