@@ -22,12 +22,15 @@ use serde_json::Value;
 use support::claude::{self, ClaudeRun, FakeAnthropic, OtlpProtocol, ServedRequest};
 use support::clickhouse::{fresh_database, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tokenledger");
+/// The binary under test: cargo's, or TEST_TOKENLEDGER_BIN (a copy, when several worktrees share one target dir).
+fn bin() -> String {
+    std::env::var("TEST_TOKENLEDGER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tokenledger").to_string())
+}
 const COST_TOLERANCE: f64 = 1e-9;
 
 /// Runs `tokenledger ARGS` against `url`/`database`, in a scratch directory (no ./tokenledger.toml).
 fn tokenledger(url: &str, database: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .env("TOKENLEDGER_CLICKHOUSE__URL", url)
         .env("TOKENLEDGER_CLICKHOUSE__DATABASE", database)
@@ -302,11 +305,13 @@ fn html_in_chromium_shows_the_json_numbers(db: &TestDb, workflow_id: &str, repor
         for field in ["requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"] {
             assert_eq!(cell(row, field), Some(stage[field].as_u64().unwrap().to_string()), "{name}.{field}");
         }
-        assert_eq!(cell(row, "cost_usd"), Some(format!("{:.6}", stage["cost_usd"].as_f64().unwrap())), "{name}");
+        let shown: f64 = cell(row, "cost_usd").and_then(|c| c.parse().ok()).expect("a cost cell");
+        assert!(same_to_6_decimals(shown, stage["cost_usd"].as_f64().unwrap()), "{name}: cost {shown} shown");
         assert_eq!(cell(row, "tool_calls"), Some(stage["tool_calls"].to_string()), "{name}");
     }
-    let total_cost = format!("${:.6}", report["totals"]["cost_usd"].as_f64().unwrap());
-    assert!(dom_text.contains(&format!("data-field=\"cost_usd\">{total_cost}<")), "total {total_cost} on the page");
+    let tile = cell(&dom_text, "cost_usd").expect("the cost tile");
+    let shown: f64 = tile.trim_start_matches('$').parse().expect("a cost");
+    assert!(same_to_6_decimals(shown, report["totals"]["cost_usd"].as_f64().unwrap()), "total cost {tile} shown");
     for chart in ["cost-per-stage", "cost-per-agent"] {
         assert!(dom_text.contains(&format!("id=\"{chart}\"")), "{chart} chart");
     }
@@ -314,11 +319,23 @@ fn html_in_chromium_shows_the_json_numbers(db: &TestDb, workflow_id: &str, repor
     let screenshot = target.join(format!("report-{}.png", std::process::id()));
     let shot = chromium(
         &browser,
-        &[format!("--screenshot={}", screenshot.display()), "--window-size=1500,1100".into(), url],
+        &[format!("--screenshot={}", screenshot.display()), "--window-size=1800,1000".into(), url],
     );
     let bytes = std::fs::read(&screenshot).unwrap_or_else(|e| panic!("no screenshot ({e}): {shot:?}"));
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "a rendered page, not a blank one");
     eprintln!("report_html: page {} screenshot {} ({} bytes)", page.display(), screenshot.display(), bytes.len());
+    // The README shows this screenshot; UPDATE_SCREENSHOT=1 replaces docs/report.png with the one just taken.
+    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&screenshot, docs.join("report.png")).unwrap();
+    }
+}
+
+/// A cost shown with six decimals is the JSON's figure (each query sums the doubles in its own order, so a figure
+/// on a rounding boundary may round either way).
+fn same_to_6_decimals(shown: f64, json: f64) -> bool {
+    (shown - json).abs() <= 0.5e-6 + 1e-12
 }
 
 /// The `<tr …>…</tr>` whose opening tag holds `marker`.
@@ -477,7 +494,7 @@ async fn the_price_check_flags_a_mispriced_workflow_and_lists_unknown_models() {
     assert_eq!(flagged, ["wf-wrong"], "{top}");
 
     // --watch redraws until stopped (off a terminal: one report after another, no screen clearing).
-    let mut watch = Command::new(BIN)
+    let mut watch = Command::new(bin())
         .args(["--config", config, "report", "--workflow", "wf-right", "--format", "csv", "--watch", "1"])
         .env("TOKENLEDGER_CLICKHOUSE__URL", &db.url)
         .env("TOKENLEDGER_CLICKHOUSE__DATABASE", &db.name)

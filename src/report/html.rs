@@ -22,8 +22,9 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .tile .v{font-size:20px;font-weight:600}.tile .k{color:#59636e;font-size:12px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid #d1d9e0;padding:4px 10px;text-align:right;white-space:nowrap}
-th{background:#f6f8fa}th:first-child,td:first-child,td.text{text-align:left}
+th{background:#f6f8fa}th:first-child,td:first-child,.text{text-align:left}
 tr.total td{font-weight:600;border-top:2px solid #59636e}
+td[data-field=models]{white-space:normal;min-width:200px}
 .charts{display:flex;flex-wrap:wrap;gap:32px}
 .ok{color:#1a7f37}.flag{color:#cf222e;font-weight:600}
 svg text{font:12px system-ui,sans-serif;fill:#1f2328}
@@ -158,9 +159,13 @@ fn table<'a>(
         "API errors",
     ];
     let mut out = String::from("<table>\n<thead><tr>");
-    for h in lead.iter().chain(numeric.iter()).chain(["models"].iter()) {
+    for h in lead {
+        out.push_str(&format!("<th class=\"text\">{}</th>", esc(h)));
+    }
+    for h in numeric {
         out.push_str(&format!("<th>{}</th>", esc(h)));
     }
+    out.push_str("<th class=\"text\">models</th>");
     out.push_str("</tr></thead>\n<tbody>\n");
     for ((kind, key), extra, figures) in rows {
         out.push_str(&format!("<tr data-{kind}=\"{}\"><td>{}</td>", esc(key), esc(name_or_none(key))));
