@@ -1,18 +1,19 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
-# Code CLI), then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
+# Code CLI, Debian's chromium for the HTML report), then runs every test. `make bench` measures; figures go to
+# BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 
-.PHONY: test deps venv claude unit python-tests bench lint clean
+.PHONY: test deps venv claude chromium unit python-tests bench lint clean
 
 test: deps python-tests
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude
+deps: venv claude chromium
 
 venv: $(VENV)/.installed
 
@@ -22,6 +23,10 @@ $(VENV)/.installed: tests/support/requirements.txt
 	touch $@
 
 claude: $(CLAUDE_BIN)
+
+# tests/report.rs renders the HTML report in headless Chromium (Debian's package; run as root, as CI does).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(CLAUDE_BIN):
 	tests/support/fetch_claude.sh >/dev/null
