@@ -235,9 +235,8 @@ fn add_run(
 /// answers once committed, so this is normally at once).
 async fn wait_for_rows(db: &TestDb, workflow_id: &str, requests: usize, tools: u64) {
     let started = Instant::now();
-    let count = |table: &str| {
-        format!("SELECT toFloat64(count()) FROM {table} FINAL WHERE workflow_id = '{workflow_id}'")
-    };
+    let count =
+        |table: &str| format!("SELECT toFloat64(count()) FROM {table} FINAL WHERE workflow_id = '{workflow_id}'");
     while started.elapsed() < Duration::from_secs(20) {
         if db.number(&count("otel_api_request_events")).await >= requests as f64
             && db.number(&count("otel_tool_result_events")).await >= tools as f64
@@ -299,9 +298,8 @@ fn html_in_chromium_shows_the_json_numbers(db: &TestDb, workflow_id: &str, repor
     assert!(dom.status.success() && dom_text.contains("</svg>"), "chromium --dump-dom: {dom:?}");
     for stage in report["stages"].as_array().unwrap() {
         let name = stage["stage"].as_str().unwrap();
-        let row = table_row(&dom_text, &format!("data-stage=\"{name}\"")).unwrap_or_else(|| {
-            panic!("no row for stage {name:?} in the rendered page {}", page.display())
-        });
+        let row = table_row(&dom_text, &format!("data-stage=\"{name}\""))
+            .unwrap_or_else(|| panic!("no row for stage {name:?} in the rendered page {}", page.display()));
         for field in ["requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"] {
             assert_eq!(cell(row, field), Some(stage[field].as_u64().unwrap().to_string()), "{name}.{field}");
         }
@@ -317,10 +315,8 @@ fn html_in_chromium_shows_the_json_numbers(db: &TestDb, workflow_id: &str, repor
     }
 
     let screenshot = target.join(format!("report-{}.png", std::process::id()));
-    let shot = chromium(
-        &browser,
-        &[format!("--screenshot={}", screenshot.display()), "--window-size=1800,1000".into(), url],
-    );
+    let shot =
+        chromium(&browser, &[format!("--screenshot={}", screenshot.display()), "--window-size=1800,1000".into(), url]);
     let bytes = std::fs::read(&screenshot).unwrap_or_else(|e| panic!("no screenshot ({e}): {shot:?}"));
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "a rendered page, not a blank one");
     eprintln!("report_html: page {} screenshot {} ({} bytes)", page.display(), screenshot.display(), bytes.len());
@@ -430,11 +426,8 @@ async fn the_price_check_flags_a_mispriced_workflow_and_lists_unknown_models() {
     }
 
     let report = |workflow: &str| {
-        let output = tokenledger(
-            &db.url,
-            &db.name,
-            &["--config", config, "report", "--workflow", workflow, "--format", "json"],
-        );
+        let output =
+            tokenledger(&db.url, &db.name, &["--config", config, "report", "--workflow", workflow, "--format", "json"]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice::<Value>(&output.stdout).unwrap()
     };
@@ -474,11 +467,14 @@ async fn the_price_check_flags_a_mispriced_workflow_and_lists_unknown_models() {
         .unwrap();
     let summary: Vec<(&str, bool, Vec<String>)> =
         checked.iter().map(|c| (c.workflow_id.as_str(), c.flagged, c.unknown_models.clone())).collect();
-    assert_eq!(summary, [
-        ("wf-right", false, vec![]),
-        ("wf-unknown", false, vec!["mystery-model".to_string()]),
-        ("wf-wrong", true, vec![]),
-    ]);
+    assert_eq!(
+        summary,
+        [
+            ("wf-right", false, vec![]),
+            ("wf-unknown", false, vec!["mystery-model".to_string()]),
+            ("wf-wrong", true, vec![]),
+        ]
+    );
     assert!(checked.iter().all(|c| close(c.recomputed_cost_usd, right)), "{checked:?}");
 
     // The top report flags the same workflow.

@@ -20,7 +20,9 @@ impl Scope {
     pub fn condition(&self) -> &'static str {
         match self {
             Scope::Workflow(_) => "workflow_id = ?",
-            Scope::Range { .. } => "timestamp >= fromUnixTimestamp64Milli(?) AND timestamp < fromUnixTimestamp64Milli(?)",
+            Scope::Range { .. } => {
+                "timestamp >= fromUnixTimestamp64Milli(?) AND timestamp < fromUnixTimestamp64Milli(?)"
+            }
         }
     }
 

@@ -25,10 +25,5 @@ pub async fn fetch(
     if workflow_ids.is_empty() {
         return Ok(Vec::new());
     }
-    client
-        .query(SQL)
-        .bind(workflow_ids)
-        .fetch_all()
-        .await
-        .map_err(|e| LedgerError::from_client("Beads status", url, e))
+    client.query(SQL).bind(workflow_ids).fetch_all().await.map_err(|e| LedgerError::from_client("Beads status", url, e))
 }

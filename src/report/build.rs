@@ -273,7 +273,8 @@ pub fn top_report(
 ) -> TopReport {
     let rows = priced(usage, pricing);
     // A workflow's path, so its tool calls and errors (which carry none) can be grouped by path.
-    let path_of: BTreeMap<&str, &str> = usage.iter().map(|r| (r.workflow_id.as_str(), r.workflow_path.as_str())).collect();
+    let path_of: BTreeMap<&str, &str> =
+        usage.iter().map(|r| (r.workflow_id.as_str(), r.workflow_path.as_str())).collect();
     let usage_key = |row: &UsageRow| -> Option<String> {
         Some(match by {
             Dimension::Workflow => row.workflow_id.clone(),
@@ -326,11 +327,7 @@ pub fn top_report(
                 } else {
                     Vec::new()
                 },
-                stages: if workflow {
-                    ordered_stages(acc.stages.iter().filter(|s| !s.is_empty()))
-                } else {
-                    Vec::new()
-                },
+                stages: if workflow { ordered_stages(acc.stages.iter().filter(|s| !s.is_empty())) } else { Vec::new() },
                 status,
                 price_flagged: acc.flagged(),
                 figures: acc.figures(),

@@ -51,7 +51,13 @@ pub fn render(report: &Report) -> String {
     let mut write = |record: Vec<String>| writer.write_record(&record).expect("writing CSV to memory");
     match report {
         Report::Workflow(r) => {
-            write(["workflow_id", "section", "name", "related"].iter().chain(FIGURE_COLUMNS.iter()).map(|s| s.to_string()).collect());
+            write(
+                ["workflow_id", "section", "name", "related"]
+                    .iter()
+                    .chain(FIGURE_COLUMNS.iter())
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
             let mut row = |section: &str, name: &str, related: &[String], f: &Figures| {
                 let lead = [r.workflow_id.clone(), section.into(), name.into(), related.join(";")];
                 write(lead.into_iter().chain(figure_fields(f)).collect());
@@ -79,7 +85,15 @@ pub fn render(report: &Report) -> String {
                 ];
                 write(lead.into_iter().chain(figure_fields(&row.figures)).collect());
             }
-            let lead = [r.by.name().to_string(), "total".into(), String::new(), String::new(), String::new(), String::new(), r.price_check.flagged.to_string()];
+            let lead = [
+                r.by.name().to_string(),
+                "total".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                r.price_check.flagged.to_string(),
+            ];
             write(lead.into_iter().chain(figure_fields(&r.totals)).collect());
         }
     }

@@ -192,7 +192,10 @@ fn figure_cells(f: &Figures) -> String {
         cell("cache_creation_tokens", f.cache_creation_tokens.to_string()),
         cell("cache_hit_rate", units::percent(f.cache_hit_rate)),
         cell("cost_usd", format!("{:.6}", f.cost_usd)),
-        cell("recomputed_cost_usd", f.recomputed_cost_usd.map_or_else(|| "unknown model".into(), |c| format!("{c:.6}"))),
+        cell(
+            "recomputed_cost_usd",
+            f.recomputed_cost_usd.map_or_else(|| "unknown model".into(), |c| format!("{c:.6}")),
+        ),
         cell("wall_clock_ms", units::duration_ms(f.wall_clock_ms)),
         cell("request_duration_ms", units::duration_ms(f.request_duration_ms)),
         cell("tool_calls", f.tool_calls.to_string()),

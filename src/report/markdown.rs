@@ -67,18 +67,21 @@ fn top(r: &TopReport) -> String {
 fn table<'a>(lead: &[&str], rows: impl Iterator<Item = (Vec<String>, &'a Figures)>, totals: &Figures) -> String {
     let headers: Vec<&str> = lead.iter().chain(FIGURE_HEADERS.iter()).copied().collect();
     let mut out = format!("| {} |\n", headers.join(" | "));
-    let aligns: Vec<&str> = (0..headers.len())
-        .map(|i| if i >= lead.len() && i < headers.len() - 1 { "---:" } else { "---" })
-        .collect();
+    let aligns: Vec<&str> =
+        (0..headers.len()).map(|i| if i >= lead.len() && i < headers.len() - 1 { "---:" } else { "---" }).collect();
     out.push_str(&format!("|{}|\n", aligns.join("|")));
-    let line = |cells: Vec<String>| format!("| {} |\n", cells.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
+    let line =
+        |cells: Vec<String>| format!("| {} |\n", cells.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
     for (lead_cells, figures) in rows {
         out.push_str(&line(lead_cells.into_iter().chain(figure_cells(figures)).collect()));
     }
     let mut total: Vec<String> = vec![String::new(); lead.len()];
     total[0] = "total".into();
-    let total: Vec<String> =
-        total.into_iter().chain(figure_cells(totals)).map(|c| if c.is_empty() { c } else { format!("**{c}**") }).collect();
+    let total: Vec<String> = total
+        .into_iter()
+        .chain(figure_cells(totals))
+        .map(|c| if c.is_empty() { c } else { format!("**{c}**") })
+        .collect();
     out.push_str(&line(total));
     out
 }

@@ -101,13 +101,13 @@ mod tests {
     fn units() {
         assert_eq!([tokens(950), tokens(12_345), tokens(4_560_000)], ["950", "12.3k", "4.56M"]);
         assert_eq!([usd(0.0415475), usd(12.3), usd(0.0)], ["$0.0415", "$12.30", "$0"]);
-        assert_eq!([duration_ms(850), duration_ms(12_300), duration_ms(245_000), duration_ms(3_720_000)], [
-            "850ms", "12.3s", "4m05s", "1h02m"
-        ]);
-        assert_eq!((percent(Some(0.8333)), signed_percent(Some(0.05)), percent(None)), (
-            "83.3%".into(),
-            "+5.0%".into(),
-            "-".into()
-        ));
+        assert_eq!(
+            [duration_ms(850), duration_ms(12_300), duration_ms(245_000), duration_ms(3_720_000)],
+            ["850ms", "12.3s", "4m05s", "1h02m"]
+        );
+        assert_eq!(
+            (percent(Some(0.8333)), signed_percent(Some(0.05)), percent(None)),
+            ("83.3%".into(), "+5.0%".into(), "-".into())
+        );
     }
 }
