@@ -111,6 +111,8 @@ fn the_golden_input_exercises_the_price_check() {
     assert_eq!(top.rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["wf-42", "wf-43"]);
     assert_eq!(top.rows[0].status.as_deref(), Some("closed"), "Beads' status");
     assert_eq!(top.rows[1].status.as_deref(), Some("active"), "its last request was 100 s before now");
+    let flags: Vec<bool> = top.rows.iter().map(|r| r.price_flagged).collect();
+    assert_eq!(flags, [true, false], "wf-42 holds the mispriced model, wf-43 does not");
     // Colour only when asked for, and then in the table only.
     let plain = render(&Report::Workflow(workflow.clone()), Format::Table, false);
     let coloured = render(&Report::Workflow(workflow), Format::Table, true);
