@@ -283,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn prices_override_single_fields_add_models_and_refuse_negative_rates() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "t.toml",
+                "[prices.\"claude-sonnet-5-5\"]\ncache_read = 0.2\n[prices.\"my-model\"]\ninput = 1.5\n",
+            )?;
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            let shipped = crate::ledger::prices::shipped();
+            let sonnet = &config.prices["claude-sonnet-5-5"];
+            assert_eq!(sonnet.cache_read, 0.2);
+            assert_eq!(sonnet.input, shipped["claude-sonnet-5-5"].input, "other fields keep the shipped value");
+            assert_eq!(config.prices["my-model"].input, 1.5);
+            assert_eq!(config.prices.len(), shipped.len() + 1);
+            jail.create_file("bad.toml", "[prices.\"my-model\"]\noutput = -1.0\n")?;
+            let error = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(error.contains("my-model"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let mut config = Config::default();
         config.clickhouse.password = "hunter2".into();
