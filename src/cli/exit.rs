@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use super::health::HealthError;
 use crate::config::ConfigError;
 use crate::ledger::LedgerError;
 
@@ -12,7 +13,7 @@ use crate::ledger::LedgerError;
 pub const FAILURE: u8 = 1;
 /// The workflow asked for has no records (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
-/// ClickHouse cannot be reached (EX_UNAVAILABLE).
+/// The service asked is not there or not healthy; ClickHouse cannot be reached (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// ClickHouse answered a query with an error, e.g. a table is missing (EX_SOFTWARE).
 pub const QUERY_FAILED: u8 = 70;
@@ -24,6 +25,9 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(CONFIG);
+        }
+        if cause.downcast_ref::<HealthError>().is_some() {
+            return ExitCode::from(UNAVAILABLE);
         }
         if let Some(ledger) = cause.downcast_ref::<LedgerError>() {
             return ExitCode::from(match ledger {

@@ -2,6 +2,7 @@
 
 mod config;
 pub mod exit;
+mod health;
 pub mod report;
 mod schema;
 mod serve;
@@ -40,6 +41,15 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
+    Health {
+        /// Check /readyz instead: ClickHouse answers and the schema is in place.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener to ask (default: `admin.addr` of the configuration, on this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Print the version.
     Version,
 }
@@ -74,6 +84,7 @@ impl Cli {
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Report(args) => runtime()?.block_on(report::run(&config, &args)),
             Command::Config => config::print(&config),
+            Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Version => Ok(()),
         }
     }

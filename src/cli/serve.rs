@@ -1,4 +1,6 @@
-//! `tokenledger serve`: apply the schema, bind the configured addresses, run the relay until SIGTERM or Ctrl-C.
+//! `tokenledger serve`: bind the configured addresses and run the relay (which applies the schema, waiting for
+//! ClickHouse as long as it takes) until SIGTERM or Ctrl-C; meanwhile store the price table for the
+//! `workflow_cost_check` view once the schema is there.
 
 use std::time::Duration;
 
@@ -6,23 +8,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::relay::{ClickHouseReady, Relay};
-use crate::sink::{client, schema};
+use crate::relay::Relay;
+use crate::sink::client;
 use crate::telemetry;
 
 /// Runs the relay until a termination signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = telemetry::install_recorder(Duration::from_secs(config.cost_metrics.idle_secs))?;
     let client = client::build(&config.clickhouse);
-    if config.clickhouse.apply_schema {
-        schema::apply(&client, &config.clickhouse.database)
-            .await
-            .with_context(|| format!("applying the schema to {}", config.clickhouse.url))?;
-        crate::ledger::prices::store(&client, &config.prices)
-            .await
-            .with_context(|| format!("storing the price table in {}", config.clickhouse.url))?;
-        tracing::info!(database = %config.clickhouse.database, models = config.prices.len(), "schema and prices applied");
-    }
     let grpc_listener = bind(config.otlp.grpc_addr).await?;
     let http_listener = bind(config.otlp.http_addr).await?;
     let admin_listener = bind(config.admin.addr).await?;
@@ -32,10 +25,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin = %admin_listener.local_addr()?,
         "listening"
     );
-    let relay = Relay::start(&config, client.clone(), prometheus);
-    let readiness = ClickHouseReady { client, database: config.clickhouse.database.clone() };
-    relay.serve(grpc_listener, http_listener, admin_listener, readiness, terminate()).await?;
-    Ok(())
+    let prices = config.clickhouse.apply_schema.then(|| tokio::spawn(store_prices(client.clone(), config.clone())));
+    let relay = Relay::start(&config, client, prometheus);
+    let served = relay.serve(grpc_listener, http_listener, admin_listener, terminate()).await;
+    if let Some(task) = prices {
+        task.abort();
+    }
+    served
+}
+
+/// Writes the configured prices to `model_prices`, retrying (0.5 s doubling to 10 s) until the relay has applied
+/// the schema and ClickHouse takes them. Without `apply_schema` the operator's `schema apply` stores them.
+async fn store_prices(client: clickhouse::Client, config: Config) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match crate::ledger::prices::store(&client, &config.prices).await {
+            Ok(models) => {
+                tracing::info!(models, "price table stored");
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "price table not stored yet"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
