@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::prices::ModelPrice;
+
 /// Prefix of the environment variables that override the file: `TOKENLEDGER_CLICKHOUSE__URL` sets `clickhouse.url`.
 pub const ENV_PREFIX: &str = "TOKENLEDGER_";
 
@@ -40,6 +42,9 @@ pub struct Config {
     pub dedup: DedupConfig,
     /// Which event times are accepted.
     pub limits: LimitsConfig,
+    /// Model id → USD per million tokens, for the price check. Defaults: src/ledger/prices.toml; entries given here
+    /// replace or add models (and single fields of a shipped model).
+    pub prices: BTreeMap<String, ModelPrice>,
 }
 
 /// The ClickHouse server and database.
@@ -217,6 +222,7 @@ impl Default for Config {
             dedup: DedupConfig::default(),
             limits: LimitsConfig::default(),
             claude_telemetry: ClaudeTelemetryConfig::default(),
+            prices: crate::ledger::prices::shipped(),
         }
     }
 }
@@ -346,6 +352,9 @@ impl Config {
         if telemetry.logs_export_interval_ms == 0 || telemetry.metric_export_interval_ms == 0 {
             return bad("claude_telemetry export intervals must be above 0");
         }
+        if let Some((model, _)) = self.prices.iter().find(|(model, price)| model.is_empty() || !price.is_valid()) {
+            return Err(ConfigError::Value(format!("prices.{model:?}: every price must be a number >= 0")));
+        }
         Ok(())
     }
 
@@ -417,6 +426,27 @@ mod tests {
             jail.create_file("t.toml", "[clickhouse]\nurll = \"x\"\n")?;
             let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
             assert!(error.contains("urll"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn prices_override_single_fields_add_models_and_refuse_negative_rates() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "t.toml",
+                "[prices.\"claude-sonnet-5-5\"]\ncache_read = 0.2\n[prices.\"my-model\"]\ninput = 1.5\n",
+            )?;
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            let shipped = crate::ledger::prices::shipped();
+            let sonnet = &config.prices["claude-sonnet-5-5"];
+            assert_eq!(sonnet.cache_read, 0.2);
+            assert_eq!(sonnet.input, shipped["claude-sonnet-5-5"].input, "other fields keep the shipped value");
+            assert_eq!(config.prices["my-model"].input, 1.5);
+            assert_eq!(config.prices.len(), shipped.len() + 1);
+            jail.create_file("bad.toml", "[prices.\"my-model\"]\noutput = -1.0\n")?;
+            let error = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(error.contains("my-model"), "{error}");
             Ok(())
         });
     }

@@ -13,15 +13,19 @@
 //! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
 //! /metrics, /healthz, /readyz), [`launch`] (starting workflow steps with their telemetry environment, for
 //! `tokenledger run` / `env`). The SQL schema lives in `clickhouse/` and is built into the binary.
+//! The read side: [`ledger`] (queries of ClickHouse, the price table) and [`report`] (pure: rows → reports →
+//! table, JSON, CSV, Markdown, HTML).
 
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod launch;
+pub mod ledger;
 pub mod pipeline;
 pub mod receive;
 pub mod relay;
+pub mod report;
 pub mod reshape;
 pub mod sink;
 pub mod telemetry;

@@ -51,7 +51,7 @@ impl Relay {
         let startup = tokio::spawn(startup::prepare(
             client.clone(),
             startup::Target { url: config.clickhouse.url.clone(), database: database.clone() },
-            config.clickhouse.apply_schema,
+            config.clickhouse.apply_schema.then(|| startup::SchemaStep { prices: config.prices.clone() }),
             startup::Memory { agents: agents.clone(), recent: recent.clone() },
             gate.clone(),
         ));

@@ -54,7 +54,7 @@ async fn schema_apply_is_idempotent() {
     db.apply_schema().await;
     let tables =
         db.number(&format!("SELECT toFloat64(count()) FROM system.tables WHERE database = '{}'", db.name)).await;
-    assert_eq!(tables, 10.0, "7 tables and 3 views");
+    assert_eq!(tables, 12.0, "8 tables and 4 views");
 }
 
 #[tokio::test]

@@ -8,13 +8,18 @@ use std::process::ExitCode;
 use super::health::HealthError;
 use crate::config::ConfigError;
 use crate::launch::{AttributeError, LaunchError};
+use crate::ledger::LedgerError;
 
 /// Anything not listed below.
 pub const FAILURE: u8 = 1;
 /// A workflow attribute given to `run` / `env` cannot be sent (EX_USAGE); nothing was run.
 pub const USAGE: u8 = 64;
-/// The service asked is not there or not healthy (EX_UNAVAILABLE).
+/// The workflow asked for has no records (EX_NOINPUT).
+pub const NO_INPUT: u8 = 66;
+/// The service asked is not there or not healthy; ClickHouse cannot be reached (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
+/// ClickHouse answered a query with an error, e.g. a table is missing (EX_SOFTWARE).
+pub const QUERY_FAILED: u8 = 70;
 /// The configuration could not be read or makes no sense (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 /// `run`: the command exists but cannot be executed (as shells report it).
@@ -38,6 +43,13 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         }
         if cause.downcast_ref::<HealthError>().is_some() {
             return ExitCode::from(UNAVAILABLE);
+        }
+        if let Some(ledger) = cause.downcast_ref::<LedgerError>() {
+            return ExitCode::from(match ledger {
+                LedgerError::UnknownWorkflow { .. } => NO_INPUT,
+                LedgerError::Unreachable { .. } => UNAVAILABLE,
+                LedgerError::QueryFailed { .. } => QUERY_FAILED,
+            });
         }
     }
     ExitCode::from(FAILURE)

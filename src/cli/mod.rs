@@ -1,9 +1,11 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `run`, `env`, `version`; one file per subcommand.
+//! The command line: `serve`, `schema print|apply`, `config`, `health`, `run`, `env`, `report`, `version`; one file
+//! per subcommand.
 
 mod config;
 mod env;
 pub mod exit;
 mod health;
+pub mod report;
 mod run;
 mod schema;
 mod serve;
@@ -39,6 +41,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SchemaAction,
     },
+    /// Per-workflow figures (per stage and agent), or the top workflows / stages / agents / models by cost.
+    Report(report::ReportArgs),
     /// Print the effective configuration (secrets redacted).
     Config,
     /// Run a workflow step (`-- claude -p …`) with the telemetry environment and its attributes; exits with its
@@ -105,6 +109,7 @@ impl Cli {
                 Ok(())
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
+            Command::Report(args) => runtime()?.block_on(report::run(&config, &args)),
             Command::Config => config::print(&config),
             Command::Env(args) => env::print(&config, &args),
             Command::Health { ready, addr } => health::run(&config, addr, ready),

@@ -1,5 +1,5 @@
-//! `tokenledger serve`: bind the configured addresses and run the relay (which applies the schema, waiting for
-//! ClickHouse as long as it takes) until SIGTERM or Ctrl-C.
+//! `tokenledger serve`: bind the configured addresses and run the relay (which applies the schema and stores the
+//! price table, waiting for ClickHouse as long as it takes) until SIGTERM or Ctrl-C.
 
 use std::time::Duration;
 

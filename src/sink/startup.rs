@@ -58,6 +58,13 @@ pub struct Target {
     pub database: String,
 }
 
+/// What the relay writes at start when it owns the schema (`clickhouse.apply_schema`): the schema, and the price
+/// table the `workflow_cost_check` view reads (its rows follow the config, so they are stored at every start).
+pub struct SchemaStep {
+    /// The configured prices.
+    pub prices: std::collections::BTreeMap<String, crate::ledger::prices::ModelPrice>,
+}
+
 /// What the relay reloads from ClickHouse at start, so a restart forgets nothing that matters.
 pub struct Memory {
     /// agent_id → subagent name.
@@ -66,21 +73,29 @@ pub struct Memory {
     pub recent: Arc<RecentKeys>,
 }
 
-/// What the relay does before it takes rows, when it applies the schema itself (`apply_schema`): apply the
-/// schema, then reload its [`Memory`] (the subagent names of the last day, the content keys of the dedup window),
-/// each retried with backoff until it succeeds; then open `gate`. Without `apply_schema` the operator owns the
+/// What the relay does before it takes rows, when it applies the schema itself (`schema_step`): apply the
+/// schema and store the price table, then reload its [`Memory`] (the subagent names of the last day, the content keys of the dedup window),
+/// each retried with backoff until it succeeds; then open `gate`. Without a schema step the operator owns the
 /// schema, the gate is open from the start and the memory is reloaded once, best effort, alongside. Runs until
 /// done: the caller aborts it at shutdown.
-pub async fn prepare(client: clickhouse::Client, target: Target, apply_schema: bool, memory: Memory, gate: SchemaGate) {
+pub async fn prepare(
+    client: clickhouse::Client,
+    target: Target,
+    schema_step: Option<SchemaStep>,
+    memory: Memory,
+    gate: SchemaGate,
+) {
     let Target { url, database } = target;
-    if !apply_schema {
+    let Some(SchemaStep { prices }) = schema_step else {
         if let Err(error) = reload(&client, &memory).await {
             tracing::warn!(%url, %error, "subagent names and recent keys not reloaded");
         }
         return;
-    }
+    };
     let statements = retry(&gate, &url, "applying the schema", || schema::apply(&client, &database)).await;
     tracing::info!(%database, statements, "schema applied");
+    let models = retry(&gate, &url, "storing the price table", || crate::ledger::prices::store(&client, &prices)).await;
+    tracing::info!(models, "price table stored");
     retry(&gate, &url, "reloading subagent names and recent keys", || reload(&client, &memory)).await;
     gate.set(None);
 }

@@ -61,7 +61,12 @@ Control endpoints (not part of the Anthropic API):
                       header, which the CLI reports as ``request_id`` on its api_request event: the
                       join key between the two. A test sums ``usage`` over the billed entries to know
                       what the CLI must have reported.
-    POST /_reset      forget the recorded requests.
+    POST /_reset      forget the recorded requests (and any usage set with /_usage).
+    POST /_usage      report this usage from now on instead of the fixed figures: a JSON object with any of
+                      input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens and
+                      cache_creation ({"ephemeral_5m_input_tokens": N, "ephemeral_1h_input_tokens": N}, the
+                      API's split of cache writes by TTL); keys left out keep their fixed value. An empty
+                      object restores the fixed figures. Used to learn the CLI's price per token type.
 
 Other API endpoints: POST /v1/messages/count_tokens answers {"input_tokens": 1200} (not billed),
 HEAD/GET /api/hello (the CLI's connectivity probe) answers 200; anything else is logged to stderr
@@ -235,16 +240,19 @@ class Script:
 # Responses
 
 
-def usage(output_tokens):
-    return {
+def usage(output_tokens, override=None):
+    """The usage block of a response: the fixed figures, or those set with ``POST /_usage``."""
+    figures = {
         "input_tokens": INPUT_TOKENS,
         "cache_creation_input_tokens": CACHE_CREATION_TOKENS,
         "cache_read_input_tokens": CACHE_READ_TOKENS,
         "output_tokens": output_tokens,
     }
+    figures.update(override or {})
+    return figures
 
 
-def message_json(message_id, model, block, output_tokens):
+def message_json(message_id, model, block, output_tokens, override=None):
     stop_reason = "tool_use" if block["type"] == "tool_use" else "end_turn"
     return {
         "id": message_id,
@@ -254,13 +262,15 @@ def message_json(message_id, model, block, output_tokens):
         "content": [block],
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": usage(output_tokens),
+        "usage": usage(output_tokens, override),
     }
 
 
-def sse_events(message_id, model, block, output_tokens):
+def sse_events(message_id, model, block, output_tokens, override=None):
     """The server-sent events of a streamed response with one content block."""
-    start = message_json(message_id, model, block, 1)
+    # message_start reports 1 output token so far; message_delta carries the final count.
+    start_usage = {k: v for k, v in (override or {}).items() if k != "output_tokens"}
+    start = message_json(message_id, model, block, 1, start_usage)
     start.update(content=[], stop_reason=None)
     yield "message_start", {"type": "message_start", "message": start}
     if block["type"] == "text":
@@ -312,6 +322,13 @@ class FakeAnthropicHandler(http.server.BaseHTTPRequestHandler):
             self.server.reset()
             self._json(200, {})
             return
+        if path == "/_usage":
+            if not isinstance(body, (dict, type(None))):
+                self._json(400, error_body("invalid_request_error", "expected a JSON object"))
+                return
+            self.server.usage_override = dict(body or {})
+            self._json(200, self.server.usage_override)
+            return
         self.server.dump(self, body)
         if path == "/v1/messages":
             self._messages(body)
@@ -359,7 +376,8 @@ class FakeAnthropicHandler(http.server.BaseHTTPRequestHandler):
         session_id = self.headers.get("X-Claude-Code-Session-Id")
         agent_id = self.headers.get("x-claude-code-agent-id")
         decision, block = self.server.script.respond(body, session_id, agent_id)
-        output_tokens = OUTPUT_TOKENS[decision["response"]]
+        override = self.server.usage_override
+        output_tokens = override.get("output_tokens", OUTPUT_TOKENS[decision["response"]])
         model = body.get("model", "")
         stream = bool(body.get("stream"))
         entry = self.server.record(
@@ -372,7 +390,7 @@ class FakeAnthropicHandler(http.server.BaseHTTPRequestHandler):
                 "stream": stream,
                 "session_id": session_id,
                 **decision,
-                "usage": usage(output_tokens),
+                "usage": usage(output_tokens, override),
                 "prompt": task_prompt(body["messages"])[:200],
             }
         )
@@ -382,11 +400,11 @@ class FakeAnthropicHandler(http.server.BaseHTTPRequestHandler):
         message_id = entry["request_id"].replace("req_", "msg_", 1)
         headers = {"request-id": entry["request_id"]}
         if not stream:
-            self._json(200, message_json(message_id, model, block, output_tokens), headers)
+            self._json(200, message_json(message_id, model, block, output_tokens, override), headers)
             return
         payload = "".join(
             f"event: {name}\ndata: {json.dumps(data)}\n\n"
-            for name, data in sse_events(message_id, model, block, output_tokens)
+            for name, data in sse_events(message_id, model, block, output_tokens, override)
         ).encode()
         self._send(200, payload, "text/event-stream", {"Cache-Control": "no-cache", **headers})
 
@@ -444,6 +462,7 @@ class FakeAnthropicServer(http.server.ThreadingHTTPServer):
         self.script = Script(self.instance)
         self.lock = threading.Lock()
         self.requests = []
+        self.usage_override = {}
         self.request_count = itertools.count(1)
         self.dump_dir = dump_dir
         self.dump_count = itertools.count(1)
@@ -468,6 +487,7 @@ class FakeAnthropicServer(http.server.ThreadingHTTPServer):
     def reset(self):
         with self.lock:
             self.requests.clear()
+        self.usage_override = {}
         self.script.reset()
 
     def dump(self, handler, body):
