@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -34,6 +34,10 @@ pub struct Config {
     pub stages: BTreeMap<String, String>,
     /// The per-workflow cost and token counters on /metrics.
     pub cost_metrics: CostMetricsConfig,
+    /// `tokenledger beads import|post`: the Beads file and the `bd` command.
+    pub beads: BeadsConfig,
+    /// `tokenledger weekly`: list lengths and the thresholds of its optimization hints.
+    pub weekly: WeeklyConfig,
 }
 
 /// The ClickHouse server and database.
@@ -106,6 +110,34 @@ pub struct CostMetricsConfig {
     pub idle_secs: u64,
 }
 
+/// Where Beads' issues are read from and how its `bd` command is run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BeadsConfig {
+    /// The JSONL file `tokenledger beads import` reads when no path is given (Beads' git-tracked export).
+    pub issues_path: PathBuf,
+    /// The `bd` program `tokenledger beads post` runs: a name looked up on PATH, or a path.
+    pub command: String,
+    /// Arguments put before every `bd` subcommand, e.g. `["--actor", "tokenledger"]`.
+    pub args: Vec<String>,
+}
+
+/// What `tokenledger weekly` lists and when it gives a hint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeeklyConfig {
+    /// How many workflows and stages the summary lists, most expensive first.
+    pub top: usize,
+    /// A stage that spent at least this share of its cost on Opus models is listed as a candidate for Sonnet.
+    pub sonnet_min_opus_share: f64,
+    /// A workflow whose cache hit rate, cache_read / (input + cache_read + cache_creation), is below this is
+    /// listed as having low cache reuse.
+    pub low_cache_hit_rate: f64,
+    /// A full-path workflow that cost at most this multiple of the average fast-path workflow of the period is
+    /// listed as a fast-track candidate.
+    pub fast_track_max_cost_ratio: f64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -116,7 +148,21 @@ impl Default for Config {
             batch: BatchConfig::default(),
             stages: default_stages(),
             cost_metrics: CostMetricsConfig::default(),
+            beads: BeadsConfig::default(),
+            weekly: WeeklyConfig::default(),
         }
+    }
+}
+
+impl Default for BeadsConfig {
+    fn default() -> Self {
+        BeadsConfig { issues_path: PathBuf::from(".beads/issues.jsonl"), command: "bd".into(), args: Vec::new() }
+    }
+}
+
+impl Default for WeeklyConfig {
+    fn default() -> Self {
+        WeeklyConfig { top: 5, sonnet_min_opus_share: 0.5, low_cache_hit_rate: 0.5, fast_track_max_cost_ratio: 1.0 }
     }
 }
 
@@ -215,6 +261,18 @@ impl Config {
         }
         if self.batch.max_pending_rows < self.batch.max_rows {
             return bad("batch.max_pending_rows must be at least batch.max_rows");
+        }
+        if self.beads.command.is_empty() {
+            return bad("beads.command must not be empty");
+        }
+        let share = |v: f64| (0.0..=1.0).contains(&v);
+        if self.weekly.top == 0
+            || !share(self.weekly.sonnet_min_opus_share)
+            || !share(self.weekly.low_cache_hit_rate)
+            || !(self.weekly.fast_track_max_cost_ratio.is_finite() && self.weekly.fast_track_max_cost_ratio > 0.0)
+        {
+            return bad("weekly.top must be above 0, weekly.sonnet_min_opus_share and weekly.low_cache_hit_rate \
+                        between 0 and 1, weekly.fast_track_max_cost_ratio above 0");
         }
         if self.auth.token.as_deref() == Some("") {
             return bad("auth.token, when set, must not be empty");

@@ -11,12 +11,15 @@
 //! ```
 //!
 //! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
-//! /metrics, /healthz, /readyz). The SQL schema lives in `clickhouse/` and is built into the binary.
+//! /metrics, /healthz, /readyz). The read side: [`ledger`] (queries for summaries), [`beads`] (Beads issues in,
+//! per-task figures out as comments). The SQL schema lives in `clickhouse/` and is built into the binary.
 
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
+pub mod beads;
 pub mod cli;
 pub mod config;
+pub mod ledger;
 pub mod pipeline;
 pub mod receive;
 pub mod relay;

@@ -1,9 +1,12 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `version`; one file per subcommand.
+//! The command line: `serve`, `schema print|apply`, `config`, `beads import|post`, `weekly`, `version`; one file
+//! per subcommand.
 
+mod beads;
 mod config;
 pub mod exit;
 mod schema;
 mod serve;
+mod weekly;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +40,14 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Beads: import its issues; post each stage task's token figures as a comment.
+    Beads {
+        /// import or post.
+        #[command(subcommand)]
+        action: beads::BeadsAction,
+    },
+    /// A Markdown (or JSON) summary of a week: spend, top workflows and stages, change, optimization hints.
+    Weekly(weekly::WeeklyArgs),
     /// Print the version.
     Version,
 }
@@ -70,6 +81,8 @@ impl Cli {
             }
             Command::Schema { action: SchemaAction::Apply } => runtime()?.block_on(schema::apply(&config)),
             Command::Config => config::print(&config),
+            Command::Beads { action } => beads::run(&config, action),
+            Command::Weekly(args) => weekly::run(&config, args),
             Command::Version => Ok(()),
         }
     }
