@@ -9,33 +9,27 @@ use crate::ledger::human::{change, count, percent, points, usd};
 /// Renders the summary.
 pub fn render(weekly: &Weekly) -> String {
     let mut out = String::new();
-    let (now, before) = (&weekly.current, &weekly.previous);
+    let (now, before, c) = (&weekly.current, &weekly.previous, &weekly.comparison);
     let _ = writeln!(out, "# Claude Code usage: {}\n", weekly.period.label());
     let _ = writeln!(
         out,
         "**Spend {}** ({} against the previous period), {} requests in {} workflows; cache efficiency {}; \
          Opus {} of spend.\n",
         usd(now.cost_usd),
-        change(weekly.spend_change()),
+        change(c.spend_change),
         count(now.requests),
         count(now.workflows),
-        percent(now.cache_efficiency()),
-        percent(now.opus_share()),
+        percent(c.cache_efficiency),
+        percent(c.opus_share),
     );
     let _ = writeln!(out, "| figure | this period | previous period | change |\n|---|---:|---:|---:|");
-    let _ = writeln!(
-        out,
-        "| spend | {} | {} | {} |",
-        usd(now.cost_usd),
-        usd(before.cost_usd),
-        change(weekly.spend_change())
-    );
+    let _ = writeln!(out, "| spend | {} | {} | {} |", usd(now.cost_usd), usd(before.cost_usd), change(c.spend_change));
     let _ = writeln!(
         out,
         "| requests | {} | {} | {} |",
         count(now.requests),
         count(before.requests),
-        change(weekly.requests_change())
+        change(c.requests_change)
     );
     let _ = writeln!(
         out,
@@ -56,16 +50,16 @@ pub fn render(weekly: &Weekly) -> String {
     let _ = writeln!(
         out,
         "| cache efficiency | {} | {} | {} |",
-        percent(now.cache_efficiency()),
-        percent(before.cache_efficiency()),
-        points(difference(now.cache_efficiency(), before.cache_efficiency()))
+        percent(c.cache_efficiency),
+        percent(c.previous_cache_efficiency),
+        points(difference(c.cache_efficiency, c.previous_cache_efficiency))
     );
     let _ = writeln!(
         out,
         "| Opus share of spend | {} | {} | {} |\n",
-        percent(now.opus_share()),
-        percent(before.opus_share()),
-        points(difference(now.opus_share(), before.opus_share()))
+        percent(c.opus_share),
+        percent(c.previous_opus_share),
+        points(difference(c.opus_share, c.previous_opus_share))
     );
     let _ = writeln!(
         out,
@@ -118,30 +112,30 @@ pub fn render(weekly: &Weekly) -> String {
     let hints = &weekly.hints;
     section(&mut out, "Stages that could move to Sonnet", &hints.sonnet_candidates, |c| {
         format!(
-            "stage **{}**: {} of its {} spent on Opus ({}, {} requests)",
+            "stage **{}**: {} of its {} spent on Opus ({}, {})",
             c.stage,
             usd(c.opus_cost_usd),
             usd(c.cost_usd),
             percent(Some(c.opus_share)),
-            count(c.opus_requests)
+            requests(c.opus_requests)
         )
     });
     section(&mut out, "Workflows with low cache reuse", &hints.low_cache_reuse, |c| {
         format!(
-            "workflow `{}`: cache hit rate {} ({} of {} prompt tokens read from the cache, {} requests)",
+            "workflow `{}`: cache hit rate {} ({} of {} prompt tokens read from the cache, {})",
             c.workflow_id,
             percent(Some(c.cache_hit_rate)),
             count(c.cache_read),
             count(c.prompt_tokens),
-            count(c.requests)
+            requests(c.requests)
         )
     });
     section(&mut out, "Fast-track candidates", &hints.fast_track_candidates, |c| {
         format!(
-            "workflow `{}` (full path): {} in {} requests, against {} for the average fast-track workflow",
+            "workflow `{}` (full path): {} in {}, against {} for the average fast-track workflow",
             c.workflow_id,
             usd(c.cost_usd),
-            count(c.requests),
+            requests(c.requests),
             usd(c.fast_average_cost_usd)
         )
     });
@@ -166,6 +160,13 @@ fn section<T>(out: &mut String, title: &str, hint: &Hint<T>, line: impl Fn(&T) -
         out.push('\n');
     }
     let _ = writeln!(out, "<details><summary>Query</summary>\n\n```sql\n{}\n```\n\n</details>\n", hint.sql);
+}
+
+fn requests(n: u64) -> String {
+    match n {
+        1 => "1 request".into(),
+        n => format!("{} requests", count(n)),
+    }
 }
 
 fn or_dash(text: &str) -> &str {

@@ -199,6 +199,8 @@ pub struct Weekly {
     pub current: Totals,
     /// The previous period's totals.
     pub previous: Totals,
+    /// Week-over-week change and the ratios of both periods.
+    pub comparison: Comparison,
     /// The most expensive workflows.
     pub top_workflows: Vec<WorkflowLine>,
     /// The most expensive stages.
@@ -209,15 +211,34 @@ pub struct Weekly {
     pub queries: Vec<NamedQuery>,
 }
 
-impl Weekly {
-    /// (current − previous) / previous of the spend; None when the previous period spent nothing.
-    pub fn spend_change(&self) -> Option<f64> {
-        relative(self.current.cost_usd, self.previous.cost_usd)
-    }
-
+/// This period against the previous one: relative changes, and the ratios on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// (spend − previous spend) / previous spend; None when the previous period spent nothing.
+    pub spend_change: Option<f64>,
     /// The same for the request count.
-    pub fn requests_change(&self) -> Option<f64> {
-        relative(self.current.requests as f64, self.previous.requests as f64)
+    pub requests_change: Option<f64>,
+    /// This period's cache_read / (input + cache_read + cache_creation).
+    pub cache_efficiency: Option<f64>,
+    /// The previous period's.
+    pub previous_cache_efficiency: Option<f64>,
+    /// This period's Opus cost / all cost.
+    pub opus_share: Option<f64>,
+    /// The previous period's.
+    pub previous_opus_share: Option<f64>,
+}
+
+impl Comparison {
+    /// Compares two periods' totals.
+    pub fn between(current: &Totals, previous: &Totals) -> Comparison {
+        Comparison {
+            spend_change: relative(current.cost_usd, previous.cost_usd),
+            requests_change: relative(current.requests as f64, previous.requests as f64),
+            cache_efficiency: current.cache_efficiency(),
+            previous_cache_efficiency: previous.cache_efficiency(),
+            opus_share: current.opus_share(),
+            previous_opus_share: previous.opus_share(),
+        }
     }
 }
 
@@ -256,11 +277,14 @@ pub async fn fetch(
         ),
         query::fast_track_candidates(&period, config),
     );
+    let current: Totals = client.query(&totals_sql).fetch_one().await?;
+    let previous: Totals = client.query(&previous_sql).fetch_one().await?;
     Ok(Weekly {
         period,
         previous_period,
-        current: client.query(&totals_sql).fetch_one().await?,
-        previous: client.query(&previous_sql).fetch_one().await?,
+        comparison: Comparison::between(&current, &previous),
+        current,
+        previous,
         top_workflows: client.query(&workflows_sql).fetch_all().await?,
         top_stages: client.query(&stages_sql).fetch_all().await?,
         hints: Hints {

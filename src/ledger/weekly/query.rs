@@ -8,6 +8,9 @@ use crate::config::WeeklyConfig;
 /// An event counts as Opus when its model name contains `opus` (any version, any case).
 const IS_OPUS: &str = "positionCaseInsensitive(model, 'opus') > 0";
 
+/// The column, qualified: a bare `cost_usd` beside `sum(cost_usd) AS cost_usd` would name the alias.
+const COST: &str = "otel_api_request_events.cost_usd";
+
 fn range(period: &Period) -> String {
     format!(
         "timestamp >= toDateTime64('{}', 3, 'UTC') AND timestamp < toDateTime64('{}', 3, 'UTC')",
@@ -27,7 +30,7 @@ pub fn totals(period: &Period) -> String {
     sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
     sum(cache_creation_tokens) AS cache_creation_tokens,
-    sumIf(cost_usd, {IS_OPUS}) AS opus_cost_usd
+    sumIf({COST}, {IS_OPUS}) AS opus_cost_usd
 FROM otel_api_request_events FINAL
 WHERE {}",
         range(period)
@@ -61,7 +64,7 @@ pub fn top_stages(period: &Period, top: usize) -> String {
     count() AS requests,
     uniqExact(workflow_id) AS workflows,
     sum(cost_usd) AS cost_usd,
-    sumIf(cost_usd, {IS_OPUS}) AS opus_cost_usd
+    sumIf({COST}, {IS_OPUS}) AS opus_cost_usd
 FROM otel_api_request_events FINAL
 WHERE {} AND stage != ''
 GROUP BY stage
@@ -77,7 +80,7 @@ pub fn sonnet_candidates(period: &Period, config: &WeeklyConfig) -> String {
         "SELECT
     stage,
     countIf({IS_OPUS}) AS opus_requests,
-    sumIf(cost_usd, {IS_OPUS}) AS opus_cost_usd,
+    sumIf({COST}, {IS_OPUS}) AS opus_cost_usd,
     sum(cost_usd) AS cost_usd,
     opus_cost_usd / cost_usd AS opus_share
 FROM otel_api_request_events FINAL
@@ -127,7 +130,7 @@ SELECT
     workflow_id,
     requests,
     cost_usd,
-    (SELECT avg(cost_usd) FROM per_workflow WHERE path = 'fast') AS fast_average_cost_usd
+    ifNull((SELECT avg(cost_usd) FROM per_workflow WHERE path = 'fast'), nan) AS fast_average_cost_usd
 FROM per_workflow
 WHERE path = 'full' AND cost_usd <= {:?} * fast_average_cost_usd
 ORDER BY cost_usd, workflow_id",
