@@ -266,11 +266,14 @@ impl Config {
             return bad("beads.command must not be empty");
         }
         let share = |v: f64| (0.0..=1.0).contains(&v);
-        if self.weekly.top == 0
-            || !share(self.weekly.sonnet_min_opus_share)
-            || !share(self.weekly.low_cache_hit_rate)
-            || !(self.weekly.fast_track_max_cost_ratio.is_finite() && self.weekly.fast_track_max_cost_ratio > 0.0)
-        {
+        let weekly = &self.weekly;
+        let ratio = weekly.fast_track_max_cost_ratio;
+        let weekly_ok = weekly.top > 0
+            && share(weekly.sonnet_min_opus_share)
+            && share(weekly.low_cache_hit_rate)
+            && ratio.is_finite()
+            && ratio > 0.0;
+        if !weekly_ok {
             return bad("weekly.top must be above 0, weekly.sonnet_min_opus_share and weekly.low_cache_hit_rate \
                         between 0 and 1, weekly.fast_track_max_cost_ratio above 0");
         }
@@ -327,6 +330,22 @@ mod tests {
             jail.create_file("t.toml", "[clickhouse]\nurll = \"x\"\n")?;
             let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
             assert!(error.contains("urll"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn beads_and_weekly_have_defaults_and_refuse_nonsense() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[beads]\nargs = [\"--actor\", \"tokenledger\"]\n")?;
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.beads.command, "bd");
+            assert_eq!(config.beads.args, ["--actor", "tokenledger"]);
+            assert_eq!(config.beads.issues_path, Path::new(".beads/issues.jsonl"));
+            assert_eq!(config.weekly.top, 5);
+            jail.set_env("TOKENLEDGER_WEEKLY__LOW_CACHE_HIT_RATE", "1.5");
+            let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
+            assert!(error.contains("weekly.low_cache_hit_rate"), "{error}");
             Ok(())
         });
     }
