@@ -275,11 +275,13 @@ impl RecordingBd {
             .collect()
     }
 
-    fn post(&self, db: &TestDb, extra_env: &[(&str, &str)]) -> Run {
+    fn post(&self, db: &TestDb, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Run {
         let (key, value) = self.env();
         let mut env = vec![(key, value.as_str())];
         env.extend_from_slice(extra_env);
-        tokenledger(db, &["beads", "post", "--workflow", WORKFLOW], &env, Some(self.dir.path()))
+        let mut args = vec!["beads", "post", "--workflow", WORKFLOW];
+        args.extend_from_slice(extra_args);
+        tokenledger(db, &args, &env, Some(self.dir.path()))
     }
 }
 
@@ -309,10 +311,23 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
     let bd = RecordingBd::new();
     assert!(tokenledger(&db, &["beads", "import", fixture_path().to_str().unwrap()], &[], None).ok);
 
-    // First post: per stage task, in workflow order, read its comments then add one.
-    let run = bd.post(&db, &[]);
+    // A dry run only reads, and shows what it would post.
+    let run = bd.post(&db, &["--dry-run"], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("--- would post to").count(), 4, "{}", run.stdout);
+    assert!(bd.take_calls().iter().all(|call| call[0] == "comments"));
+
+    // First post: per stage task, in workflow order, read its comments then add one; `beads.args` goes first.
+    let run = bd.post(&db, &[], &[("TOKENLEDGER_BEADS__ARGS", "[--actor,tokenledger]")]);
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
-    let calls = bd.take_calls();
+    let calls: Vec<Vec<String>> = bd
+        .take_calls()
+        .into_iter()
+        .map(|call| {
+            assert_eq!(call[..2], ["--actor", "tokenledger"], "{call:?}");
+            call[2..].to_vec()
+        })
+        .collect();
     let sums = task_sums(&db).await;
     assert_eq!(calls.len(), 8, "{calls:#?}");
     for (pair, task) in calls.chunks(2).zip(STAGE_TASKS) {
@@ -328,7 +343,7 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
     // The same figures again (the fixtures redelivered too: FINAL reads them once): nothing is posted. This
     // time bd answers in its envelope format.
     support::relay::send_fixtures(&db).await;
-    let run = bd.post(&db, &[("BD_JSON_ENVELOPE", "1")]);
+    let run = bd.post(&db, &[], &[("BD_JSON_ENVELOPE", "1")]);
     assert!(run.ok, "{}", run.stderr);
     let calls = bd.take_calls();
     let expected: Vec<Vec<String>> =
@@ -336,7 +351,8 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
     assert_eq!(calls, expected, "only reads");
     assert_eq!(run.stdout.matches("unchanged, nothing posted").count(), 4, "{}", run.stdout);
 
-    // One more request for the plan task: one update, for that task only.
+    // Two more plan requests, one without a task_id (as a subagent of an orchestrating run sends it): it goes
+    // to the Beads task of its stage. One update, for that task only.
     let plan = support::events::ApiRequest {
         timestamp_ns: 1_795_593_800_000_000_000,
         workflow_id: WORKFLOW.into(),
@@ -351,8 +367,17 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
         cost_usd: 0.0035,
         duration_ms: 40,
     };
-    support::events::send(&db, &[plan], 1_000).await;
-    let run = bd.post(&db, &[]);
+    let untasked = support::events::ApiRequest {
+        task_id: String::new(),
+        timestamp_ns: plan.timestamp_ns + 1_000_000_000,
+        input_tokens: 300,
+        output_tokens: 11,
+        cache_read_tokens: 2_000,
+        cost_usd: 0.0021,
+        ..plan.clone()
+    };
+    support::events::send(&db, &[plan, untasked.clone()], 1_000).await;
+    let run = bd.post(&db, &[], &[]);
     assert!(run.ok, "{}", run.stderr);
     let calls = bd.take_calls();
     let writes: Vec<_> = calls.iter().filter(|c| c[0] == "comment").collect();
@@ -360,7 +385,17 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
     assert_eq!(writes[0][1], STAGE_TASKS[1]);
     assert!(writes[0][2].starts_with("## Token usage: plan (updated"), "{}", writes[0][2]);
     let sums = task_sums(&db).await;
-    comment_figures_match(&writes[0][2], sums.iter().find(|s| s.task_id == STAGE_TASKS[1]).unwrap());
+    let tasked = sums.iter().find(|s| s.task_id == STAGE_TASKS[1]).unwrap();
+    let expected = TaskSums {
+        task_id: tasked.task_id.clone(),
+        input: tasked.input + untasked.input_tokens,
+        output: tasked.output + untasked.output_tokens,
+        cache_read: tasked.cache_read + untasked.cache_read_tokens,
+        cache_creation: tasked.cache_creation + untasked.cache_creation_tokens,
+        requests: tasked.requests + 1,
+        cost: tasked.cost + untasked.cost_usd,
+    };
+    comment_figures_match(&writes[0][2], &expected);
     assert_eq!(calls.len(), 5, "four reads and one write: {calls:#?}");
 
     // Beads holds what was posted, in its own format: two tokenledger comments on plan, one on each other task.
@@ -376,7 +411,11 @@ async fn post_comments_once_per_stage_task_and_again_only_when_figures_change() 
             _ if STAGE_TASKS.contains(&id) => 1,
             _ => 0,
         };
-        assert_eq!(issue["comments"].as_array().map_or(0, Vec::len), expected, "{id}");
+        let comments = issue["comments"].as_array().cloned().unwrap_or_default();
+        assert_eq!(comments.len(), expected, "{id}");
+        if let Some(first) = comments.first() {
+            assert_eq!(first["author"], "tokenledger", "the first post ran with --actor tokenledger");
+        }
     }
 }
 
@@ -410,7 +449,7 @@ async fn post_reports_a_missing_bd_an_unknown_workflow_and_a_failing_task() {
         .map(String::from)
         .collect();
     std::fs::write(bd.dir.path().join("issues.jsonl"), kept.join("\n")).unwrap();
-    let run = bd.post(&db, &[]);
+    let run = bd.post(&db, &[], &[]);
     assert!(!run.ok, "{}", run.stdout);
     assert!(run.stderr.contains("1 task(s) could not be posted") && run.stderr.contains(".claude-4nq.4-review"));
     assert!(run.stderr.contains("issue .claude-4nq.4-review not found"), "bd's own message: {}", run.stderr);
