@@ -22,7 +22,7 @@ pub use jsonl::{BeadsIssueRow, LineError};
 #[non_exhaustive]
 pub enum BeadsError {
     /// The JSONL file could not be read at all.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,
@@ -43,7 +43,7 @@ pub enum BeadsError {
     #[error("ClickHouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
     /// `bd` could not be started.
-    #[error("cannot run `{command}` (set beads.command to Beads' bd): {source}")]
+    #[error("cannot run `{command}` (set beads.command to Beads' bd)")]
     Spawn {
         /// The program.
         command: String,

@@ -8,10 +8,9 @@
 use super::bd::Bd;
 use super::comment::{last_posted_hash, TaskFigures};
 use super::jsonl::stage_of_task_id;
+use super::BeadsError;
 use crate::ledger::beads::{TaskStageFigures, WorkflowTask};
-
-/// Stages in workflow order; others follow, by name.
-pub const STAGE_ORDER: [&str; 4] = ["analyze", "plan", "implement", "review"];
+use crate::ledger::human::{self, STAGE_ORDER};
 
 /// Tasks with their figures, and the groups no task could be found for.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -79,7 +78,7 @@ pub fn assign(workflow_id: &str, groups: &[TaskStageFigures], beads_tasks: &[Wor
         absorb(&mut assignment.tasks[index], group);
     }
     for task in &mut assignment.tasks {
-        task.stages.sort_by(|a, b| (stage_rank(a), a).cmp(&(stage_rank(b), b)));
+        human::sort_stages(&mut task.stages);
         task.models.sort();
         task.models.dedup();
     }
@@ -105,27 +104,31 @@ fn absorb(task: &mut TaskFigures, group: &TaskStageFigures) {
 }
 
 /// For each task: reads its comments, and posts the figures unless its last tokenledger comment has them.
-/// A failure for one task is recorded and the others go on.
-pub fn post(bd: &Bd, tasks: &[TaskFigures], dry_run: bool) -> Vec<Outcome> {
-    tasks
-        .iter()
-        .map(|task| {
-            let attempt = || -> Result<Outcome, super::BeadsError> {
-                let texts = bd.comment_texts(&task.task_id)?;
-                let update = match last_posted_hash(texts.iter().map(String::as_str), &task.task_id) {
-                    Some(hash) if hash == task.figures_hash() => return Ok(Outcome::Unchanged),
-                    Some(_) => true,
-                    None => false,
-                };
-                if dry_run {
-                    return Ok(Outcome::WouldPost { update });
-                }
-                bd.add_comment(&task.task_id, &task.comment(update))?;
-                Ok(if update { Outcome::Updated } else { Outcome::Posted })
-            };
-            attempt().unwrap_or_else(|error| Outcome::Failed(error.to_string()))
-        })
-        .collect()
+/// A failure for one task is recorded and the others go on; a `bd` that cannot be started at all stops here.
+pub fn post(bd: &Bd, tasks: &[TaskFigures], dry_run: bool) -> Result<Vec<Outcome>, BeadsError> {
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match post_one(bd, task, dry_run) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error @ BeadsError::Spawn { .. }) => return Err(error),
+            Err(error) => outcomes.push(Outcome::Failed(error.to_string())),
+        }
+    }
+    Ok(outcomes)
+}
+
+fn post_one(bd: &Bd, task: &TaskFigures, dry_run: bool) -> Result<Outcome, BeadsError> {
+    let texts = bd.comment_texts(&task.task_id)?;
+    let update = match last_posted_hash(texts.iter().map(String::as_str), &task.task_id) {
+        Some(hash) if hash == task.figures_hash() => return Ok(Outcome::Unchanged),
+        Some(_) => true,
+        None => false,
+    };
+    if dry_run {
+        return Ok(Outcome::WouldPost { update });
+    }
+    bd.add_comment(&task.task_id, &task.comment(update))?;
+    Ok(if update { Outcome::Updated } else { Outcome::Posted })
 }
 
 #[cfg(test)]

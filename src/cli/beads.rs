@@ -71,7 +71,7 @@ fn post_figures(config: &Config, client: &clickhouse::Client, workflow: &str, dr
         );
     }
     let bd = Bd::new(&config.beads);
-    let outcomes = post::post(&bd, &assignment.tasks, dry_run);
+    let outcomes = post::post(&bd, &assignment.tasks, dry_run)?;
     let mut failed = Vec::new();
     for (task, outcome) in assignment.tasks.iter().zip(outcomes) {
         let what = match outcome {

@@ -56,6 +56,15 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// The assessment's stages in workflow order; other stages come after them, by name.
+pub const STAGE_ORDER: [&str; 4] = ["analyze", "plan", "implement", "review"];
+
+/// Sorts stage names in workflow order (see [`STAGE_ORDER`]).
+pub fn sort_stages(stages: &mut [String]) {
+    let rank = |stage: &str| STAGE_ORDER.iter().position(|s| *s == stage).unwrap_or(STAGE_ORDER.len());
+    stages.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
+}
+
 /// Nanoseconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc_minute(nanos: i64) -> String {
     let secs = nanos.div_euclid(1_000_000_000);
@@ -110,6 +119,9 @@ mod tests {
         assert_eq!(points(Some(-0.05)), "-5.0 pp");
         assert_eq!(duration_ms(12), "12 ms");
         assert_eq!(duration_ms(245_000), "4 min 05 s");
+        let mut stages: Vec<String> = ["review", "deploy", "analyze", "plan"].map(String::from).to_vec();
+        sort_stages(&mut stages);
+        assert_eq!(stages, ["analyze", "plan", "review", "deploy"]);
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub fn render(weekly: &Weekly) -> String {
     let _ = writeln!(out, "# Claude Code usage: {}\n", weekly.period.label());
     let _ = writeln!(
         out,
-        "**Spend {}** ({} against the previous period), {} requests in {} workflows; cache efficiency {}; \
-         Opus {} of spend.\n",
+        "**Spend {}** ({}), {} requests in {} workflows; cache efficiency {}; Opus {} of spend.\n",
         usd(now.cost_usd),
-        change(c.spend_change),
+        match c.spend_change {
+            Some(_) => format!("{} against the previous period", change(c.spend_change)),
+            None => "nothing spent in the previous period".into(),
+        },
         count(now.requests),
         count(now.workflows),
         percent(c.cache_efficiency),

@@ -89,7 +89,7 @@ pub struct WorkflowLine {
     pub workflow_id: String,
     /// `fast`, `full` or empty.
     pub workflow_path: String,
-    /// Stages seen, sorted by name.
+    /// Stages seen, in workflow order.
     pub stages: Vec<String>,
     /// API requests.
     pub requests: u64,
@@ -277,6 +277,10 @@ pub async fn fetch(
         ),
         query::fast_track_candidates(&period, config),
     );
+    let mut top_workflows: Vec<WorkflowLine> = client.query(&workflows_sql).fetch_all().await?;
+    for workflow in &mut top_workflows {
+        human::sort_stages(&mut workflow.stages);
+    }
     let current: Totals = client.query(&totals_sql).fetch_one().await?;
     let previous: Totals = client.query(&previous_sql).fetch_one().await?;
     Ok(Weekly {
@@ -285,7 +289,7 @@ pub async fn fetch(
         comparison: Comparison::between(&current, &previous),
         current,
         previous,
-        top_workflows: client.query(&workflows_sql).fetch_all().await?,
+        top_workflows,
         top_stages: client.query(&stages_sql).fetch_all().await?,
         hints: Hints {
             sonnet_candidates: Hint {
