@@ -1,18 +1,19 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
-# Code CLI), then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
+# Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml), then runs every test.
+# `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 
-.PHONY: test deps venv claude unit python-tests bench lint clean
+.PHONY: test deps venv claude collector unit python-tests bench lint clean
 
 test: deps python-tests
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude
+deps: venv claude collector
 
 venv: $(VENV)/.installed
 
@@ -26,6 +27,12 @@ claude: $(CLAUDE_BIN)
 $(CLAUDE_BIN):
 	tests/support/fetch_claude.sh >/dev/null
 
+# The collector of the stack's tests (the components of otel-collector-config.yaml at the release
+# docker-compose.yml pins), built with the OpenTelemetry Collector Builder from the Go module proxy into
+# .cache/otelcol/<version>/. The script returns at once when the binary matches the manifest.
+collector:
+	tests/support/build_collector.sh >/dev/null
+
 # The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
 python-tests: venv
 	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
@@ -37,6 +44,7 @@ bench: deps
 	cargo bench --bench pipeline
 	cargo run --release --example bench_end_to_end
 	$(VENV_PY) benches/storage.py
+	$(VENV_PY) benches/final_setting.py
 
 lint:
 	cargo fmt --check

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use tokenledger::receive::decode::protobuf;
 use tokenledger::reshape::rows::{Rows, Table};
-use tokenledger::reshape::{reshape_logs, AgentDirectory, StageMap};
+use tokenledger::reshape::{reshape_logs, AgentDirectory, Clock, StageMap};
 
 const BATCH: usize = 500;
 
@@ -74,7 +74,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             cpu_time(iterations, || {
                 let request = protobuf::decode_logs(body.clone()).expect("decodes");
-                reshape_logs(request, &stages, &agents, 0);
+                reshape_logs(request, &stages, &agents, &Clock::any_time(0));
             })
         })
     });
@@ -93,7 +93,7 @@ fn pipeline(c: &mut Criterion) {
             cpu_time(iterations, || {
                 runtime.block_on(async {
                     let request = protobuf::decode_logs(body.clone()).expect("decodes");
-                    let reshaped = reshape_logs(request, &stages, &agents, 0);
+                    let reshaped = reshape_logs(request, &stages, &agents, &Clock::any_time(0));
                     encode_all(&client, &mock, &reshaped.rows).await;
                 })
             })
@@ -124,7 +124,7 @@ fn pipeline(c: &mut Criterion) {
                     let mut all = Rows::default();
                     for body in &bodies {
                         let request = protobuf::decode_logs(body.clone()).expect("decodes");
-                        all.append(reshape_logs(request, &stages, &agents, 0).rows);
+                        all.append(reshape_logs(request, &stages, &agents, &Clock::any_time(0)).rows);
                     }
                     encode_all(&client, &mock, &all).await;
                 })

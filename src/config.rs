@@ -38,6 +38,10 @@ pub struct Config {
     pub beads: BeadsConfig,
     /// `tokenledger weekly`: list lengths and the thresholds of its optimization hints.
     pub weekly: WeeklyConfig,
+    /// Redelivered rows dropped before they are written.
+    pub dedup: DedupConfig,
+    /// Which event times are accepted.
+    pub limits: LimitsConfig,
 }
 
 /// The ClickHouse server and database.
@@ -138,6 +142,48 @@ pub struct WeeklyConfig {
     pub fast_track_max_cost_ratio: f64,
 }
 
+/// How long and how many content keys of committed rows are remembered to drop redeliveries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// A committed row's key is remembered at least this long (seconds); reloaded from ClickHouse at start for
+    /// rows whose event time is this recent. Covers the collector's retry horizon (300 s) with room to spare.
+    pub window_secs: u64,
+    /// Most keys remembered over all tables; past half of it a generation rotates early (the window shrinks).
+    /// About 10 bytes each.
+    pub max_keys: usize,
+}
+
+/// The window of event times the relay accepts into the typed tables, around its own clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Events older than this (hours) are kept in otel_events only and reported as rejected; raise it for a
+    /// backfill of older telemetry.
+    pub max_event_age_hours: u64,
+    /// Events this far ahead of the relay's clock (seconds) are treated likewise (a sender's clock that is off).
+    pub max_event_lead_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_event_age_hours: 720, max_event_lead_secs: 300 }
+    }
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig { window_secs: 600, max_keys: 500_000 }
+    }
+}
+
+impl DedupConfig {
+    /// `window_secs` as a Duration.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -150,6 +196,8 @@ impl Default for Config {
             cost_metrics: CostMetricsConfig::default(),
             beads: BeadsConfig::default(),
             weekly: WeeklyConfig::default(),
+            dedup: DedupConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::reshape::{reshape_logs, reshape_metrics, AgentDirectory, LogsRequest, MetricsRequest, Reshaped, StageMap};
+use crate::config::LimitsConfig;
+use crate::reshape::{
+    reshape_logs, reshape_metrics, AgentDirectory, Clock, LogsRequest, MetricsRequest, Reshaped, StageMap,
+};
 use crate::sink::{Sink, SinkError};
 use crate::telemetry::names;
 
@@ -13,6 +16,7 @@ use crate::telemetry::names;
 pub struct Pipeline {
     stages: StageMap,
     agents: Arc<AgentDirectory>,
+    limits: LimitsConfig,
     sink: Sink,
 }
 
@@ -26,22 +30,28 @@ pub struct Accepted {
 }
 
 impl Pipeline {
-    /// A pipeline attributing stages with `stages` and writing to `sink`.
-    pub fn new(stages: StageMap, sink: Sink) -> Pipeline {
-        Pipeline { stages, agents: Arc::new(AgentDirectory::new()), sink }
+    /// A pipeline attributing stages with `stages`, naming subagents through `agents`, accepting event times
+    /// within `limits`, writing to `sink`.
+    pub fn new(stages: StageMap, agents: Arc<AgentDirectory>, limits: LimitsConfig, sink: Sink) -> Pipeline {
+        Pipeline { stages, agents, limits, sink }
+    }
+
+    fn clock(&self) -> Clock {
+        let hours = std::time::Duration::from_secs(self.limits.max_event_age_hours.saturating_mul(3600));
+        Clock::around(now_ns(), hours, std::time::Duration::from_secs(self.limits.max_event_lead_secs))
     }
 
     /// Stores a logs request; Ok once its rows are committed.
     pub async fn logs(&self, request: LogsRequest) -> Result<Accepted, SinkError> {
         let unreadable = request.unreadable_count;
-        let reshaped = reshape_logs(request, &self.stages, &self.agents, now_ns());
+        let reshaped = reshape_logs(request, &self.stages, &self.agents, &self.clock());
         count_events(&reshaped, unreadable);
         self.write("logs", reshaped).await
     }
 
     /// Stores a metrics request; Ok once its rows are committed.
     pub async fn metrics(&self, request: MetricsRequest) -> Result<Accepted, SinkError> {
-        let reshaped = reshape_metrics(request, &self.stages, now_ns());
+        let reshaped = reshape_metrics(request, &self.stages, &self.clock());
         let points = reshaped.rows.metrics.len() as u64;
         metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics").increment(points + reshaped.rejected);
         self.write("metrics", reshaped).await

@@ -1,6 +1,7 @@
 //! The running relay: the OTLP listeners, the admin listener and the sink, started together and stopped in
 //! stages (stop accepting and finish requests in flight, then flush the batchers). Takes its listeners and its
-//! shutdown signal, so tests run it on port 0.
+//! shutdown signal, so tests run it on port 0. Until its start-up step is done (schema applied, subagent names
+//! reloaded; [`crate::sink::startup`]) it listens but refuses rows retryably and is not ready.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,9 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::receive::{grpc, http, Ingest};
-use crate::reshape::StageMap;
-use crate::sink::{client, CostCounters, Sink};
+use crate::reshape::{AgentDirectory, StageMap};
+use crate::sink::startup::{self, SchemaGate};
+use crate::sink::{client, CostCounters, RecentKeys, Sink};
 use crate::telemetry::{self, Readiness};
 
 /// How long the batchers get to flush after the listeners stop.
@@ -23,10 +25,12 @@ pub struct Relay {
     ingest: Arc<Ingest>,
     tasks: crate::sink::SinkTasks,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    readiness: ClickHouseReady,
+    startup: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
-    /// Starts the sink and builds the listeners' state.
+    /// Starts the sink, the start-up step and builds the listeners' state. Must run inside a tokio runtime.
     pub fn start(
         config: &Config,
         client: clickhouse::Client,
@@ -36,10 +40,26 @@ impl Relay {
             config.cost_metrics.max_series,
             Duration::from_secs(config.cost_metrics.idle_secs),
         ));
-        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost);
-        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), sink);
+        let database = config.clickhouse.database.clone();
+        let gate = if config.clickhouse.apply_schema {
+            SchemaGate::closed(format!("waiting for ClickHouse at {}: not tried yet", config.clickhouse.url))
+        } else {
+            SchemaGate::open()
+        };
+        let agents = Arc::new(AgentDirectory::new());
+        let recent = Arc::new(RecentKeys::new(config.dedup.window(), config.dedup.max_keys));
+        let startup = tokio::spawn(startup::prepare(
+            client.clone(),
+            startup::Target { url: config.clickhouse.url.clone(), database: database.clone() },
+            config.clickhouse.apply_schema,
+            startup::Memory { agents: agents.clone(), recent: recent.clone() },
+            gate.clone(),
+        ));
+        let readiness = ClickHouseReady { client: client.clone(), database, schema: gate.clone() };
+        let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, recent, gate);
+        let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, config.limits.clone(), sink);
         let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
-        Relay { ingest, tasks, prometheus }
+        Relay { ingest, tasks, prometheus, readiness, startup }
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish, and flushes.
@@ -48,14 +68,13 @@ impl Relay {
         grpc_listener: TcpListener,
         http_listener: TcpListener,
         admin_listener: TcpListener,
-        readiness: impl Readiness,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let admin = telemetry::admin_router(self.prometheus.clone(), readiness);
+        let admin = telemetry::admin_router(self.prometheus.clone(), self.readiness);
         let admin_task = tokio::spawn({
             let stopped = signal(stopped.clone());
             async move { axum::serve(admin_listener, admin).with_graceful_shutdown(stopped).await }
@@ -65,6 +84,7 @@ impl Relay {
 
         shutdown.await;
         tracing::info!("shutting down: no new requests; finishing those in flight");
+        self.startup.abort();
         let _ = stop.send(true);
         grpc_task.await?.context("OTLP/gRPC listener")?;
         http_task.await?.context("OTLP/HTTP listener")?;
@@ -81,16 +101,19 @@ impl Relay {
     }
 }
 
-/// Ready when ClickHouse answers and the schema is in place.
+/// Ready when the schema step has succeeded, ClickHouse answers and every table is in place.
 pub struct ClickHouseReady {
     /// The relay's client.
     pub client: clickhouse::Client,
     /// The configured database.
     pub database: String,
+    /// Open once the schema is applied at start.
+    pub schema: SchemaGate,
 }
 
 impl Readiness for ClickHouseReady {
     async fn check(&self) -> Result<(), String> {
+        self.schema.check()?;
         client::check_ready(&self.client, &self.database).await
     }
 }

@@ -32,6 +32,12 @@ pub mod names {
     pub const COST_USD: &str = "tokenledger_cost_usd_total";
     /// Tokens of committed api_request events, by workflow_id, stage, agent, model and `type`.
     pub const TOKENS: &str = "tokenledger_tokens_total";
+    /// Rows dropped before writing because a row with the same content key was committed recently, by `table`.
+    pub const DUPLICATES_DROPPED: &str = "tokenledger_duplicates_dropped_total";
+    /// Content keys remembered for dropping redeliveries.
+    pub const DEDUP_KEYS: &str = "tokenledger_dedup_keys";
+    /// Rotations of the remembered keys, by `reason` (window: its time passed; full: `dedup.max_keys` reached).
+    pub const DEDUP_ROTATIONS: &str = "tokenledger_dedup_rotations_total";
     /// Records counted under workflow_id="_overflow" because `cost_metrics.max_series` was reached.
     pub const SERIES_OVERFLOW: &str = "tokenledger_cost_series_overflow_total";
 }

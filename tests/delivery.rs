@@ -81,7 +81,14 @@ fn rows_of(run: &str) -> usize {
     let body = support::fixtures::fixture(run, "logs-1.json").unwrap();
     let request = tokenledger::receive::decode::json::decode_logs(&body).unwrap();
     let stages = tokenledger::reshape::StageMap::new(tokenledger::config::Config::default().stages);
-    tokenledger::reshape::reshape_logs(request, &stages, &tokenledger::reshape::AgentDirectory::new(), 0).rows.len()
+    tokenledger::reshape::reshape_logs(
+        request,
+        &stages,
+        &tokenledger::reshape::AgentDirectory::new(),
+        &tokenledger::reshape::Clock::any_time(0),
+    )
+    .rows
+    .len()
 }
 
 #[tokio::test]
@@ -103,7 +110,7 @@ async fn a_slow_clickhouse_bounds_pending_rows_and_refuses_the_excess_at_once() 
     let (first_rows, second_rows) = (rows_of("implement-bash"), rows_of("subagent-builtin"));
     config.batch.max_pending_rows = first_rows + second_rows - 1;
     config.batch.max_rows = config.batch.max_pending_rows;
-    let relay = std::sync::Arc::new(relay::start(config).await);
+    let relay = std::sync::Arc::new(relay::start_without_clickhouse(config).await);
 
     // The first request's rows wait on the stuck insert and hold their share of the budget.
     let first = tokio::spawn({

@@ -7,13 +7,14 @@
 //! | analyze | grpc | stage=analyze, agent=analyst | answers (opus) |
 //! | plan | http/protobuf | stage=plan, agent=planner | answers (sonnet) |
 //! | implement | http/json | stage=implement, agent=implementer | runs Bash, then answers (sonnet 4.5) |
-//! | orchestrate | http/protobuf | agent=orchestrator, no stage | hands a review to the custom subagent `reviewer` (.claude/agents/reviewer.md, haiku), which runs Bash |
+//! | orchestrate | http/protobuf | stage=implement, agent=orchestrator | hands a review to the custom subagent `reviewer` (.claude/agents/reviewer.md, haiku), which runs Bash |
 //!
 //! It proves that ClickHouse then holds what the CLI itself reported: per workflow (workflow_summary), per stage
 //! and per agent (sums over otel_api_request_events FINAL, stage_performance), per model and stage
 //! (model_cost_comparison), tokens exactly and cost within 1e-9 relative; that every request the API served
 //! landed once, with its run's stage and agent, or for the subagent's requests with agent `reviewer` and the stage
-//! the relay's default agent → stage map gives it (`review`); that the Bash call has its tool_result row under
+//! the relay's default agent → stage map gives it (`review`), over the `implement` its parent run was started with
+//! (issue 8); that the Bash call has its tool_result row under
 //! the implement stage, the reviewer its subagent_completed row, and that the DELTA metrics
 //! (claude_code.cost.usage, token.usage, session.count) add up to the same totals.
 //!
@@ -48,8 +49,8 @@ const REVIEWER_MODEL: &str = "haiku";
 struct Step {
     /// Names the run in messages and in its task_id.
     name: &'static str,
-    /// `stage` in OTEL_RESOURCE_ATTRIBUTES. None for the orchestrator: a resource stage would win over the one the
-    /// relay derives for its subagent.
+    /// `stage` in OTEL_RESOURCE_ATTRIBUTES. Claude Code copies it onto the records of the run's subagents too; a
+    /// subagent whose name the relay maps takes its own stage instead.
     stage: Option<&'static str>,
     /// `agent` in OTEL_RESOURCE_ATTRIBUTES.
     agent: &'static str,
@@ -83,7 +84,7 @@ fn workflow_steps() -> Vec<Step> {
         ),
         step(
             "orchestrate",
-            None,
+            Some("implement"),
             "orchestrator",
             OtlpProtocol::HttpProtobuf,
             "sonnet",
@@ -292,10 +293,11 @@ impl Expected {
     ) {
         let task_id = task_id(workflow_id, step);
         // The main loop's requests belong to the run's own stage and agent; a subagent's to the subagent, staged
-        // through the relay's agent → stage map (the orchestrator run has no stage of its own to override it).
+        // through the relay's agent → stage map, else with the stage of the run that spawned it.
+        let run_stage = step.stage.unwrap_or_default().to_string();
         let attribution_of = |request: &ServedRequest| -> Attribution {
             let (stage, agent) = match (request.role.as_str(), &request.agent_type) {
-                ("subagent", Some(agent)) => (stages.get(agent).cloned().unwrap_or_default(), agent.clone()),
+                ("subagent", Some(agent)) => (stages.get(agent).cloned().unwrap_or(run_stage.clone()), agent.clone()),
                 ("subagent", None) => panic!("{}: the fake served a subagent of unknown type: {request:?}", step.name),
                 _ => (step.stage.unwrap_or_default().to_string(), step.agent.to_string()),
             };
@@ -551,7 +553,7 @@ struct StagePerformance {
 }
 
 /// stage_performance (the database holds this one workflow only): one row per staged (stage, agent), averages
-/// that multiply back to the CLI's figures; the orchestrator's own requests have no stage and no row.
+/// that multiply back to the CLI's figures.
 async fn stage_performance_view_agrees(db: &TestDb, expected: &Expected) {
     let sql = "SELECT toString(stage) AS stage, toString(agent) AS agent, workflow_count, avg_cost, avg_tokens, \
                cache_hit_rate FROM stage_performance ORDER BY stage, agent";

@@ -92,7 +92,7 @@ async fn grpc_errors_use_the_codes_senders_retry_on() {
     config.clickhouse.url = format!("http://127.0.0.1:{port}");
     config.otlp.max_request_bytes = 2048;
     config.auth.token = Some("tok".into());
-    let relay = relay::start(config).await;
+    let relay = relay::start_without_clickhouse(config).await;
     let mut client = logs_client(&relay, CompressionEncoding::Gzip).await;
 
     // One record: under the size limit.

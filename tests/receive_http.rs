@@ -247,11 +247,80 @@ async fn malformed_records_are_rejected_alone_and_good_records_around_them_are_s
             api_rows: 3.0,
             in_events: true,
         },
+        // Bounds (issue 8): past one, a record is kept in otel_events (over-long values cut short) and left out
+        // of its typed table, so it never reaches a cost figure or a /metrics label.
         RecordCase {
-            name: "a 1 MiB attribute value",
+            name: "a 1 MiB attribute value (over the 64 KiB bound)",
             bad: |w| api_request_with(w, 2, "huge", Some(s(&"x".repeat(1 << 20)))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "a 64 KiB attribute value (at the bound)",
+            bad: |w| api_request_with(w, 2, "big", Some(s(&"x".repeat(64 * 1024)))),
             rejected: 0,
             api_rows: 3.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "a 10 MB workflow_id (its record is kept under the id cut to 256 bytes)",
+            bad: |w| api_request_with(w, 2, "workflow_id", Some(s(&format!("{w}{}", "w".repeat(10_000_000))))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: false,
+        },
+        RecordCase {
+            name: "a 300-byte stage",
+            bad: |w| api_request_with(w, 2, "stage", Some(s(&"s".repeat(300)))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "cost_usd 1e308",
+            bad: |w| api_request_with(w, 2, "cost_usd", Some(json!({ "doubleValue": 1e308 }))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "a negative cost_usd",
+            bad: |w| api_request_with(w, 2, "cost_usd", Some(json!({ "doubleValue": -0.5 }))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "output_tokens 2^63-1",
+            bad: |w| api_request_with(w, 2, "output_tokens", Some(json!({ "intValue": "9223372036854775807" }))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "input_tokens at the 10,000,000 bound",
+            bad: |w| api_request_with(w, 2, "input_tokens", Some(i(10_000_000))),
+            rejected: 0,
+            api_rows: 3.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "a duration of ten days",
+            bad: |w| api_request_with(w, 2, "duration_ms", Some(i(864_000_000))),
+            rejected: 1,
+            api_rows: 2.0,
+            in_events: true,
+        },
+        RecordCase {
+            name: "an event time in 2100 (ahead of the relay's clock)",
+            bad: |w| {
+                let mut r = api_request(w, 2);
+                r["timeUnixNano"] = json!("4102444800000000000");
+                r
+            },
+            rejected: 1,
+            api_rows: 2.0,
             in_events: true,
         },
         RecordCase {
@@ -297,6 +366,13 @@ async fn malformed_records_are_rejected_alone_and_good_records_around_them_are_s
             .await;
         assert_eq!(events, if case.in_events { 3.0 } else { 2.0 }, "{}", case.name);
     }
+    // No over-long value or implausible figure reached the cost series on /metrics.
+    let metrics = relay.metrics_text().await;
+    assert!(metrics.len() < 1 << 20, "/metrics is {} bytes", metrics.len());
+    assert!(!metrics.contains(&"w".repeat(300)) && !metrics.contains(&"s".repeat(300)), "an over-long label");
+    let costs = metrics.lines().filter(|l| l.starts_with("tokenledger_cost_usd_total{"));
+    let largest = costs.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).fold(0.0, f64::max);
+    assert!(largest < 1.0, "no workflow's cost series holds an implausible cost: {largest}");
     relay.shutdown().await;
 }
 
@@ -528,7 +604,7 @@ async fn clickhouse_unreachable_is_a_503_with_retry_after_never_a_500() {
     // Nothing listens on the port of a socket we bound and closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     config.clickhouse.url = format!("http://127.0.0.1:{port}");
-    let relay = relay::start(config).await;
+    let relay = relay::start_without_clickhouse(config).await;
     let body = logs_request(vec![api_request("down", 1)]).to_string().into_bytes();
     let (status, _, headers) = post(&relay, "/v1/logs", "application/json", &[], body).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

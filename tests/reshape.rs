@@ -10,7 +10,7 @@ use prost::Message;
 use serde_json::Value;
 use support::fixtures::{fixture, FIXTURE_RUNS};
 use tokenledger::receive::decode::{json, protobuf};
-use tokenledger::reshape::{reshape_logs, reshape_metrics, AgentDirectory, LogsRequest, StageMap};
+use tokenledger::reshape::{reshape_logs, reshape_metrics, AgentDirectory, Clock, LogsRequest, StageMap};
 
 fn stages() -> StageMap {
     StageMap::new(tokenledger::config::Config::default().stages)
@@ -80,7 +80,7 @@ fn sum_of(records: &[(String, Vec<(String, f64)>)], event: &str, key: &str) -> f
 #[test]
 fn every_record_of_every_run_lands_in_otel_events_and_api_requests_match_the_cli() {
     for run in FIXTURE_RUNS {
-        let reshaped = reshape_logs(decode_logs(run), &stages(), &AgentDirectory::new(), 0);
+        let reshaped = reshape_logs(decode_logs(run), &stages(), &AgentDirectory::new(), &Clock::any_time(0));
         let records = independent_records(run);
         assert_eq!(reshaped.rejected, 0, "{run}: {:?}", reshaped.problems);
         assert_eq!(reshaped.rows.events.len(), records.len(), "{run}");
@@ -114,7 +114,7 @@ fn separate_runs_are_attributed_from_their_resource_attributes() {
         ("implement-bash", "implement", "implementer", ".claude-4nq.3-implement"),
         ("review-bash", "review", "reviewer", ".claude-4nq.4-review"),
     ] {
-        let reshaped = reshape_logs(decode_logs(run), &stages(), &AgentDirectory::new(), 0);
+        let reshaped = reshape_logs(decode_logs(run), &stages(), &AgentDirectory::new(), &Clock::any_time(0));
         for row in &reshaped.rows.api_requests {
             assert_eq!(
                 (row.workflow_id.as_str(), row.stage.as_str(), row.agent.as_str(), row.task_id.as_str()),
@@ -129,7 +129,8 @@ fn separate_runs_are_attributed_from_their_resource_attributes() {
 
 #[test]
 fn a_builtin_subagent_is_told_apart_by_agent_name() {
-    let reshaped = reshape_logs(decode_logs("subagent-builtin"), &stages(), &AgentDirectory::new(), 0);
+    let reshaped =
+        reshape_logs(decode_logs("subagent-builtin"), &stages(), &AgentDirectory::new(), &Clock::any_time(0));
     let api = &reshaped.rows.api_requests;
     let sub: Vec<_> = api.iter().filter(|r| r.query_source.starts_with("agent:")).collect();
     let main: Vec<_> = api.iter().filter(|r| r.query_source == "sdk").collect();
@@ -150,7 +151,7 @@ fn a_builtin_subagent_is_told_apart_by_agent_name() {
 
 #[test]
 fn otel_events_leaves_out_what_the_typed_table_holds() {
-    let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 0);
+    let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), &Clock::any_time(0));
     let api = reshaped.rows.events.iter().find(|e| e.event_name == "claude_code.api_request").unwrap();
     let keys: Vec<_> = api.attributes.iter().map(|(k, _)| k.as_str()).collect();
     assert!(!keys.contains(&"input_tokens") && !keys.contains(&"cost_usd"), "{keys:?}");
@@ -163,7 +164,7 @@ fn otel_events_leaves_out_what_the_typed_table_holds() {
 
 #[test]
 fn tool_result_strings_are_coerced() {
-    let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 0);
+    let reshaped = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), &Clock::any_time(0));
     let tool = &reshaped.rows.tool_results[0];
     assert_eq!(tool.tool_name, "Bash");
     assert!(tool.success);
@@ -173,8 +174,8 @@ fn tool_result_strings_are_coerced() {
 
 #[test]
 fn a_redelivered_request_reshapes_to_identical_keys_and_different_records_to_different_keys() {
-    let first = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 1);
-    let again = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), 2);
+    let first = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), &Clock::any_time(1));
+    let again = reshape_logs(decode_logs("implement-bash"), &stages(), &AgentDirectory::new(), &Clock::any_time(2));
     let keys = |r: &tokenledger::reshape::Reshaped| r.rows.events.iter().map(|e| e.event_key).collect::<Vec<_>>();
     assert_eq!(keys(&first), keys(&again));
     let mut unique = keys(&first);
@@ -199,7 +200,7 @@ fn metrics_become_one_row_per_data_point_with_workflow_columns() {
                 _ => 0,
             })
             .sum();
-        let reshaped = reshape_metrics(request.clone(), &stages(), 0);
+        let reshaped = reshape_metrics(request.clone(), &stages(), &Clock::any_time(0));
         assert_eq!(reshaped.rejected, 0, "{run}");
         assert_eq!(reshaped.rows.metrics.len(), points, "{run}");
         let tokens: Vec<_> =

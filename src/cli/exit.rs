@@ -5,10 +5,13 @@
 
 use std::process::ExitCode;
 
+use super::health::HealthError;
 use crate::config::ConfigError;
 
 /// Anything not listed below.
 pub const FAILURE: u8 = 1;
+/// The service asked is not there or not healthy (EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 /// The configuration could not be read or makes no sense (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 
@@ -17,6 +20,9 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(CONFIG);
+        }
+        if cause.downcast_ref::<HealthError>().is_some() {
+            return ExitCode::from(UNAVAILABLE);
         }
     }
     ExitCode::from(FAILURE)

@@ -4,6 +4,7 @@
 mod beads;
 mod config;
 pub mod exit;
+mod health;
 mod schema;
 mod serve;
 mod weekly;
@@ -48,6 +49,15 @@ pub enum Command {
     },
     /// A Markdown (or JSON) summary of a week: spend, top workflows and stages, change, optimization hints.
     Weekly(weekly::WeeklyArgs),
+    /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
+    Health {
+        /// Check /readyz instead: ClickHouse answers and the schema is in place.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener to ask (default: `admin.addr` of the configuration, on this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Print the version.
     Version,
 }
@@ -83,6 +93,7 @@ impl Cli {
             Command::Config => config::print(&config),
             Command::Beads { action } => beads::run(&config, action),
             Command::Weekly(args) => weekly::run(&config, args),
+            Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Version => Ok(()),
         }
     }

@@ -1,4 +1,5 @@
-//! `tokenledger serve`: apply the schema, bind the configured addresses, run the relay until SIGTERM or Ctrl-C.
+//! `tokenledger serve`: bind the configured addresses and run the relay (which applies the schema, waiting for
+//! ClickHouse as long as it takes) until SIGTERM or Ctrl-C.
 
 use std::time::Duration;
 
@@ -6,20 +7,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::relay::{ClickHouseReady, Relay};
-use crate::sink::{client, schema};
+use crate::relay::Relay;
+use crate::sink::client;
 use crate::telemetry;
 
 /// Runs the relay until a termination signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = telemetry::install_recorder(Duration::from_secs(config.cost_metrics.idle_secs))?;
     let client = client::build(&config.clickhouse);
-    if config.clickhouse.apply_schema {
-        schema::apply(&client, &config.clickhouse.database)
-            .await
-            .with_context(|| format!("applying the schema to {}", config.clickhouse.url))?;
-        tracing::info!(database = %config.clickhouse.database, "schema applied");
-    }
     let grpc_listener = bind(config.otlp.grpc_addr).await?;
     let http_listener = bind(config.otlp.http_addr).await?;
     let admin_listener = bind(config.admin.addr).await?;
@@ -29,10 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin = %admin_listener.local_addr()?,
         "listening"
     );
-    let relay = Relay::start(&config, client.clone(), prometheus);
-    let readiness = ClickHouseReady { client, database: config.clickhouse.database.clone() };
-    relay.serve(grpc_listener, http_listener, admin_listener, readiness, terminate()).await?;
-    Ok(())
+    let relay = Relay::start(&config, client, prometheus);
+    relay.serve(grpc_listener, http_listener, admin_listener, terminate()).await
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

@@ -7,9 +7,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-/// How many agent ids are remembered.
-const CAPACITY: usize = 10_000;
-
 /// agent_id → agent name, shared by all requests.
 #[derive(Default)]
 pub struct AgentDirectory {
@@ -23,6 +20,9 @@ struct Inner {
 }
 
 impl AgentDirectory {
+    /// How many agent ids are remembered.
+    pub const CAPACITY: usize = 10_000;
+
     /// An empty directory.
     pub fn new() -> AgentDirectory {
         AgentDirectory::default()
@@ -37,7 +37,7 @@ impl AgentDirectory {
         if inner.names.contains_key(agent_id) {
             return;
         }
-        if inner.order.len() >= CAPACITY {
+        if inner.order.len() >= Self::CAPACITY {
             if let Some(oldest) = inner.order.pop_front() {
                 inner.names.remove(&oldest);
             }
@@ -63,10 +63,10 @@ mod tests {
         directory.learn("a1", "reviewer");
         directory.learn("a1", "custom");
         assert_eq!(directory.name_of("a1").as_deref(), Some("reviewer"));
-        for i in 0..CAPACITY {
+        for i in 0..AgentDirectory::CAPACITY {
             directory.learn(&format!("x{i}"), "n");
         }
         assert_eq!(directory.name_of("a1"), None, "the oldest id is forgotten");
-        assert_eq!(directory.name_of(&format!("x{}", CAPACITY - 1)).as_deref(), Some("n"));
+        assert_eq!(directory.name_of(&format!("x{}", AgentDirectory::CAPACITY - 1)).as_deref(), Some("n"));
     }
 }

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
+use super::limits;
+
 /// A value that is present but cannot be read as the type its column needs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("attribute {key}: cannot read {found} as {wanted}")]
@@ -42,6 +44,30 @@ impl Reader {
     /// A Float64 column: any finite number, or its text. Absent is 0.
     pub fn f64(&mut self, key: &str, value: Option<&AnyValue>) -> f64 {
         self.read(key, value, "Float64", as_f64)
+    }
+
+    /// A token count: as [`Reader::u64`], at most [`limits::MAX_TOKENS`].
+    pub fn tokens(&mut self, key: &str, value: Option<&AnyValue>) -> u64 {
+        self.read(key, value, "a token count up to 10000000", |v| as_u64(v).filter(|n| *n <= limits::MAX_TOKENS))
+    }
+
+    /// A cost in USD: a finite number from 0 to [`limits::MAX_COST_USD`].
+    pub fn cost_usd(&mut self, key: &str, value: Option<&AnyValue>) -> f64 {
+        self.read(key, value, "a cost from 0 to 1000 USD", |v| {
+            as_f64(v).filter(|c| (0.0..=limits::MAX_COST_USD).contains(c))
+        })
+    }
+
+    /// A cost in millionths of a USD: as [`Reader::u64`], at most [`limits::MAX_COST_USD`] × 10^6.
+    pub fn cost_usd_micros(&mut self, key: &str, value: Option<&AnyValue>) -> u64 {
+        self.read(key, value, "a cost from 0 to 1000000000 micro-USD", |v| {
+            as_u64(v).filter(|n| *n as f64 <= limits::MAX_COST_USD * 1e6)
+        })
+    }
+
+    /// A duration in milliseconds: as [`Reader::u64`], at most [`limits::MAX_DURATION_MS`].
+    pub fn duration_ms(&mut self, key: &str, value: Option<&AnyValue>) -> u64 {
+        self.read(key, value, "a duration up to 86400000 ms", |v| as_u64(v).filter(|n| *n <= limits::MAX_DURATION_MS))
     }
 
     /// A Bool column: booleans, "true"/"false", 1/0. Absent is false.

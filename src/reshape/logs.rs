@@ -16,6 +16,7 @@ use super::attrs::{find_str, to_text, Reader};
 use super::fields::{Fields, Key};
 use super::hash::{hash_attributes, Hasher};
 use super::input::{Decoded, LogsRequest};
+use super::limits::{self, Clock};
 use super::rows::{AttributeMap, EventRow};
 use super::timestamp::{nanos_or, parse_rfc3339_nanos};
 use super::typed::{self, Common};
@@ -36,15 +37,15 @@ pub mod names {
 
 const EVENT_PREFIX: &str = "claude_code.";
 
-/// Reshapes a decoded logs request, moving its strings into the rows. `now_ns` stands in for a record that
-/// carries no time at all.
-pub fn reshape_logs(request: LogsRequest, stages: &StageMap, agents: &AgentDirectory, now_ns: i64) -> Reshaped {
+/// Reshapes a decoded logs request, moving its strings into the rows. `clock.now_ns` stands in for a record that
+/// carries no time at all; a record whose time is outside the clock's window is left out of its typed table.
+pub fn reshape_logs(request: LogsRequest, stages: &StageMap, agents: &AgentDirectory, clock: &Clock) -> Reshaped {
     learn_subagent_names(&request, agents);
     let mut out = Reshaped { rejected: request.unreadable_count, problems: request.unreadable, ..Reshaped::default() };
     for group in request.groups {
         let resource = Resource::new(group.resource, &group.scope_name);
         for record in group.items {
-            reshape_record(record, &resource, stages, agents, now_ns, &mut out);
+            reshape_record(record, &resource, stages, agents, clock, &mut out);
         }
     }
     out
@@ -71,6 +72,8 @@ fn learn_subagent_names(request: &LogsRequest, agents: &AgentDirectory) {
 /// What is computed once per resource and scope rather than once per record.
 struct Resource {
     fields: Fields,
+    /// Why its records cannot go to their typed tables (an over-long value), if so.
+    problem: Option<String>,
     hash: u64,
     attributes: Arc<AttributeMap>,
     scope_name: Arc<str>,
@@ -79,10 +82,11 @@ struct Resource {
 }
 
 impl Resource {
-    fn new(attributes: Vec<KeyValue>, scope_name: &str) -> Resource {
-        let text = |key: &str| find_str(&attributes, key).unwrap_or_default().into();
+    fn new(mut attributes: Vec<KeyValue>, scope_name: &str) -> Resource {
         let mut hasher = hash_attributes(Hasher::new(), &attributes);
         hasher.str(scope_name);
+        let problem = limits::cut_over_long(&mut attributes).into_iter().next().map(|p| format!("resource {p}"));
+        let text = |key: &str| find_str(&attributes, key).unwrap_or_default().into();
         Resource {
             hash: hasher.finish(),
             attributes: Arc::new(resource_rest(&attributes)),
@@ -90,6 +94,7 @@ impl Resource {
             service_name: text("service.name"),
             service_version: text("service.version"),
             fields: Fields::new(attributes),
+            problem,
         }
     }
 }
@@ -109,17 +114,19 @@ fn reshape_record(
     resource: &Resource,
     stages: &StageMap,
     agents: &AgentDirectory,
-    now_ns: i64,
+    clock: &Clock,
     out: &mut Reshaped,
 ) {
     let Decoded { item: mut record, unreadable_keys } = decoded;
+    // The key of the record as sent: two records that differ only past a cut are still two records.
     let event_key = record_key(&record, resource.hash);
+    let over_long = limits::cut_over_long(&mut record.attributes);
     let mut fields = Fields::new(std::mem::take(&mut record.attributes));
     let event_name = event_name(&record, &fields);
     let timestamp = nanos_or(record.time_unix_nano)
         .or_else(|| nanos_or(record.observed_time_unix_nano))
         .or_else(|| fields.get(Key::EventTimestamp).and_then(|v| parse_rfc3339_nanos(&to_text(v))))
-        .unwrap_or(now_ns);
+        .unwrap_or(clock.now_ns);
     let subagent_name = match (fields.get(Key::AgentName), fields.get(Key::AgentId)) {
         (None, Some(id)) => agents.name_of(&to_text(id)),
         _ => None,
@@ -144,6 +151,10 @@ fn reshape_record(
 
     let problem = if !unreadable_keys.is_empty() {
         Some(format!("{event_name}: unreadable value for {}", unreadable_keys.join(", ")))
+    } else if let Some(first) = over_long.first().or(resource.problem.as_ref()) {
+        Some(format!("{event_name}: {first}"))
+    } else if let Err(outside) = clock.check(timestamp) {
+        Some(format!("{event_name}: {outside}"))
     } else if let Some(first) = reader.unreadable.first() {
         Some(format!("{event_name}: {first}"))
     } else {

@@ -11,17 +11,20 @@ use super::attrs::{find_str, to_text, Reader};
 use super::fields::{Fields, Key};
 use super::hash::{hash_attributes, Hasher};
 use super::input::MetricsRequest;
+use super::limits::{self, Clock};
 use super::rows::MetricRow;
 use super::timestamp::nanos_or;
 use super::workflow::{attribute, StageMap};
 use super::Reshaped;
 
-/// Reshapes a decoded metrics request. `now_ns` stands in for a point that carries no time.
-pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, now_ns: i64) -> Reshaped {
+/// Reshapes a decoded metrics request. `clock.now_ns` stands in for a point that carries no time; a point with
+/// an over-long attribute or a time outside the clock's window is rejected.
+pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, clock: &Clock) -> Reshaped {
     let mut out = Reshaped { rejected: request.unreadable_count, problems: request.unreadable, ..Reshaped::default() };
     for group in request.groups {
         let resource_hash = hash_attributes(Hasher::new(), &group.resource).finish();
         let service_version = find_str(&group.resource, "service.version").unwrap_or_default().to_string();
+        let resource_problem = limits::first_over_long(&group.resource);
         let resource = Fields::new(group.resource);
         for decoded in group.items {
             let metric = &decoded.item;
@@ -45,6 +48,11 @@ pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, now_ns: i64) 
                     continue;
                 }
             };
+            if let Some(problem) = &resource_problem {
+                out.rejected += shape.points.len().max(1) as u64;
+                out.problems.push(format!("{}: resource {problem}", metric.name));
+                continue;
+            }
             if !decoded.unreadable_keys.is_empty() {
                 out.rejected += shape.points.len().max(1) as u64;
                 out.problems.push(format!(
@@ -55,7 +63,7 @@ pub fn reshape_metrics(request: MetricsRequest, stages: &StageMap, now_ns: i64) 
                 continue;
             }
             let context =
-                Context { resource: &resource, resource_hash, service_version: &service_version, stages, now_ns };
+                Context { resource: &resource, resource_hash, service_version: &service_version, stages, clock };
             for point in shape.points {
                 match point_row(metric, &shape, point, &context) {
                     Ok(row) => out.rows.metrics.push(row),
@@ -78,7 +86,7 @@ struct Context<'a> {
     resource_hash: u64,
     service_version: &'a str,
     stages: &'a StageMap,
-    now_ns: i64,
+    clock: &'a Clock,
 }
 
 fn point_row(
@@ -93,6 +101,9 @@ fn point_row(
         Some(NumberValue::AsDouble(d)) => return Err(format!("{}: data point value {d} is not finite", metric.name)),
         None => return Err(format!("{}: data point without a value", metric.name)),
     };
+    if let Some(problem) = limits::first_over_long(&point.attributes) {
+        return Err(format!("{}: {problem}", metric.name));
+    }
     let mut fields = Fields::new(point.attributes.clone());
     let workflow = attribute(&mut fields, cx.resource, cx.stages, None);
     let mut reader = Reader::default();
@@ -103,7 +114,8 @@ fn point_row(
     hasher.u64(point.time_unix_nano);
     hasher.u64(value.to_bits());
     let event_key = hash_attributes(hasher, &point.attributes).finish();
-    let timestamp = nanos_or(point.time_unix_nano).unwrap_or(cx.now_ns);
+    let timestamp = nanos_or(point.time_unix_nano).unwrap_or(cx.clock.now_ns);
+    cx.clock.check(timestamp).map_err(|outside| format!("{}: {outside}", metric.name))?;
     Ok(MetricRow {
         timestamp,
         start_timestamp: nanos_or(point.start_time_unix_nano).unwrap_or(timestamp),

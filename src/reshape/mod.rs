@@ -12,6 +12,7 @@ pub mod attrs;
 pub mod fields;
 pub mod hash;
 pub mod input;
+pub mod limits;
 pub mod logs;
 pub mod metrics;
 pub mod rows;
@@ -21,6 +22,7 @@ pub mod workflow;
 
 pub use agents::AgentDirectory;
 pub use input::{Decoded, LogsRequest, MetricsRequest, Request, Scoped};
+pub use limits::Clock;
 pub use logs::reshape_logs;
 pub use metrics::reshape_metrics;
 pub use rows::Rows;

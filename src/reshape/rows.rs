@@ -20,7 +20,7 @@ macro_rules! event_row {
         $name:ident { $($(#[$field_meta:meta])* $field:ident : $ty:ty,)* }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Row, Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
         pub struct $name {
             /// Event time, nanoseconds since the epoch (DateTime64(9, 'UTC')).
             pub timestamp: i64,
@@ -235,7 +235,7 @@ event_row! {
 }
 
 /// `otel_metrics`: one row per number data point.
-#[derive(Debug, Clone, PartialEq, Row, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
 pub struct MetricRow {
     /// Data point time, nanoseconds since the epoch.
     pub timestamp: i64,
@@ -333,6 +333,8 @@ pub trait Table: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync + 'st
     const TABLE: &'static str;
     /// Estimated encoded size in bytes, for the byte limits of batches.
     fn estimated_bytes(&self) -> usize;
+    /// The row's content key (equal for a redelivered record).
+    fn event_key(&self) -> u64;
 }
 
 fn map_bytes(map: &AttributeMap) -> usize {
@@ -343,6 +345,9 @@ macro_rules! table {
     ($row:ty, $name:literal, |$r:ident| $extra:expr) => {
         impl Table for $row {
             const TABLE: &'static str = $name;
+            fn event_key(&self) -> u64 {
+                self.event_key
+            }
             fn estimated_bytes(&self) -> usize {
                 let $r = self;
                 // Fixed-width columns plus the strings every event row has.
@@ -362,6 +367,9 @@ table!(SubagentRow, "otel_subagent_events", |r| r.agent_type.len() + map_bytes(&
 table!(EventRow, "otel_events", |r| r.event_name.len() + map_bytes(&r.attributes) + map_bytes(&r.resource_attributes));
 impl Table for MetricRow {
     const TABLE: &'static str = "otel_metrics";
+    fn event_key(&self) -> u64 {
+        self.event_key
+    }
     fn estimated_bytes(&self) -> usize {
         128 + self.metric_name.len() + self.workflow_id.len() + self.session_id.len() + map_bytes(&self.attributes)
     }

@@ -19,7 +19,7 @@ pub struct Workflow {
     pub workflow_path: String,
     /// `complexity`.
     pub complexity: String,
-    /// `stage`, else the agent mapped through [`StageMap`], else empty.
+    /// A subagent's mapped stage (through [`StageMap`]), else `stage`, else the agent mapped, else empty.
     pub stage: String,
     /// `task_id` (a Beads issue id).
     pub task_id: String,
@@ -55,8 +55,14 @@ pub fn attribute(record: &mut Fields, resource: &Fields, stages: &StageMap, suba
     let run_id = non_empty(record.get(Key::WorkflowRunId).map(to_text)).or_else(|| from_resource(Key::WorkflowRunId));
     let mut text = |key: Key| non_empty(record.take_text(key)).or_else(|| from_resource(key));
     let agent_attribute = text(Key::Agent);
+    let stage_attribute = text(Key::Stage);
+    // A subagent's record carries the `stage` of the run that spawned it (Claude Code copies the parent's
+    // resource attributes onto every record), so a subagent whose name is mapped takes its own stage; for the
+    // run's own records the explicit attribute wins over the map.
+    let subagent_stage = agent_name.as_deref().and_then(|name| stages.stage_of(name)).map(str::to_string);
     let agent = agent_name.or(agent_attribute).unwrap_or_default();
-    let stage = text(Key::Stage).or_else(|| stages.stage_of(&agent).map(str::to_string)).unwrap_or_default();
+    let stage =
+        subagent_stage.or(stage_attribute).or_else(|| stages.stage_of(&agent).map(str::to_string)).unwrap_or_default();
     Workflow {
         workflow_id: text(Key::WorkflowId).or(run_id).unwrap_or_default(),
         workflow_path: text(Key::WorkflowPath).unwrap_or_default(),
@@ -122,6 +128,23 @@ mod tests {
         let (record, resource) = (attrs(&[("agent_id", "a1")]), attrs(&[("agent", "master")]));
         let w = attribute(&mut Fields::new(record), &Fields::new(resource), &default_stages(), Some("reviewer".into()));
         assert_eq!((w.agent.as_str(), w.stage.as_str()), ("reviewer", "review"));
+    }
+
+    #[test]
+    fn a_mapped_subagent_takes_its_own_stage_over_the_one_inherited_from_its_parent_run() {
+        // issue 8: a parent run started with stage=implement spawns `reviewer`.
+        let inherited = [("stage", "implement"), ("agent", "implementer")];
+        let named = run(&[&[("agent.name", "reviewer")][..], &inherited[..]].concat(), &inherited);
+        assert_eq!((named.agent.as_str(), named.stage.as_str()), ("reviewer", "review"));
+        let (record, resource) = (attrs(&[&[("agent_id", "a1")][..], &inherited[..]].concat()), attrs(&inherited));
+        let by_id =
+            attribute(&mut Fields::new(record), &Fields::new(resource), &default_stages(), Some("reviewer".into()));
+        assert_eq!((by_id.agent.as_str(), by_id.stage.as_str()), ("reviewer", "review"));
+        // Not in the map: the inherited stage stays.
+        let unmapped = run(&[&[("agent.name", "general-purpose")][..], &inherited[..]].concat(), &inherited);
+        assert_eq!((unmapped.agent.as_str(), unmapped.stage.as_str()), ("general-purpose", "implement"));
+        // The parent's own records keep their explicit stage.
+        assert_eq!(run(&inherited, &inherited).stage, "implement");
     }
 
     #[test]

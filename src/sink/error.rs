@@ -24,6 +24,9 @@ pub enum SinkError {
     /// The insert took longer than `clickhouse.insert_timeout_secs`.
     #[error("insert timed out after {0:?}")]
     Timeout(Duration),
+    /// The schema is not applied yet (ClickHouse has not answered since the relay started); says what it waits for.
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// The relay is stopping.
     #[error("the relay is shutting down")]
     ShuttingDown,
@@ -43,6 +46,7 @@ impl SinkError {
             SinkError::TooLarge { .. } => "too_large",
             SinkError::ClickHouse(_) => "clickhouse",
             SinkError::Timeout(_) => "insert_timeout",
+            SinkError::NotReady(_) => "not_ready",
             SinkError::ShuttingDown => "shutting_down",
         }
     }

@@ -8,8 +8,10 @@
 pub mod batcher;
 pub mod client;
 pub mod cost;
+pub mod dedup;
 pub mod error;
 pub mod schema;
+pub mod startup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,9 @@ use crate::reshape::rows::{ApiErrorRow, ApiRequestRow, EventRow, MetricRow, Suba
 use crate::reshape::Rows;
 use batcher::{Batcher, BatcherHandle, Limits};
 pub use cost::CostCounters;
+pub use dedup::RecentKeys;
 pub use error::SinkError;
+pub use startup::SchemaGate;
 
 /// Hands rows to the per-table batchers and waits for their commits. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +35,8 @@ pub struct Sink {
     pending: Arc<Semaphore>,
     max_pending_rows: usize,
     cost: Arc<CostCounters>,
+    recent: Arc<RecentKeys>,
+    schema: SchemaGate,
 }
 
 struct Tables {
@@ -53,12 +59,15 @@ impl SinkTasks {
 }
 
 impl Sink {
-    /// Starts one batcher per table, writing through `client`.
+    /// Starts one batcher per table, writing through `client`; writes are refused while `schema` is closed, and
+    /// rows whose keys `recent` remembers are dropped.
     pub fn start(
         client: clickhouse::Client,
         clickhouse: &ClickHouseConfig,
         batch: &BatchConfig,
         cost: Arc<CostCounters>,
+        recent: Arc<RecentKeys>,
+        schema: SchemaGate,
     ) -> (Sink, SinkTasks) {
         let limits = Limits {
             max_rows: batch.max_rows,
@@ -80,12 +89,21 @@ impl Sink {
             pending: Arc::new(Semaphore::new(batch.max_pending_rows)),
             max_pending_rows: batch.max_pending_rows,
             cost,
+            recent,
+            schema,
         };
         (sink, SinkTasks(tasks))
     }
 
-    /// Writes a request's rows; returns once every row is committed, or with the first failure.
-    pub async fn write(&self, rows: Rows) -> Result<(), SinkError> {
+    /// Writes a request's rows; returns once every row is committed, or with the first failure. Rows committed
+    /// recently (a redelivery) are dropped first; a table whose rows commit is remembered even if another fails,
+    /// so a retry rewrites only what is missing.
+    pub async fn write(&self, mut rows: Rows) -> Result<(), SinkError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.schema.check().map_err(SinkError::NotReady)?;
+        let keys = self.recent.drop_committed(&mut rows);
         let count = rows.len();
         if count == 0 {
             return Ok(());
@@ -111,16 +129,22 @@ impl Sink {
             submit(&t.metrics, metric_rows),
         ];
         let mut result = Ok(());
-        for ack in acks.into_iter().flatten() {
+        let mut api_requests_committed = false;
+        for (table, ack) in acks.into_iter().flatten() {
             let outcome = match ack {
                 Ok(receiver) => receiver.await.unwrap_or(Err(SinkError::ShuttingDown)),
                 Err(error) => Err(error),
             };
-            if result.is_ok() {
-                result = outcome;
+            match outcome {
+                Ok(()) => {
+                    self.recent.remember(table, keys.of(table));
+                    api_requests_committed |= table == ApiRequestRow::TABLE;
+                }
+                Err(error) if result.is_ok() => result = Err(error),
+                Err(_) => {}
             }
         }
-        if result.is_ok() {
+        if api_requests_committed {
             self.cost.record(cost);
         }
         drop(permit);
@@ -137,6 +161,6 @@ impl Sink {
 type Ack = oneshot::Receiver<Result<(), SinkError>>;
 
 /// Queues rows on a table's batcher; None when there is nothing to queue.
-fn submit<T: Table>(handle: &BatcherHandle<T>, rows: Vec<T>) -> Option<Result<Ack, SinkError>> {
-    (!rows.is_empty()).then(|| handle.submit(rows))
+fn submit<T: Table>(handle: &BatcherHandle<T>, rows: Vec<T>) -> Option<(&'static str, Result<Ack, SinkError>)> {
+    (!rows.is_empty()).then(|| (T::TABLE, handle.submit(rows)))
 }

@@ -218,6 +218,11 @@ pub struct ClaudeRun {
     pub resource_attributes: Vec<(String, String)>,
     /// OTEL_LOG_TOOL_DETAILS=1 (tool parameters, and custom subagents' real names on their events).
     pub log_tool_details: bool,
+    /// A `~/.claude/settings.json` to write into the run's HOME. When set, the telemetry configuration comes
+    /// from its `env` block only, as for a user who followed the README: the run then sets none of
+    /// CLAUDE_CODE_ENABLE_TELEMETRY and the OTEL_* variables itself (OTEL_RESOURCE_ATTRIBUTES aside), and
+    /// `protocol`, `otlp_endpoint` and `log_tool_details` are not used.
+    pub settings: Option<serde_json::Value>,
 }
 
 /// What the CLI printed with `--output-format json`: its own accounting of the run, independent of OTel.
@@ -285,7 +290,14 @@ impl ClaudeRun {
             otlp_endpoint: format!("http://{otlp_endpoint}"),
             resource_attributes: Vec::new(),
             log_tool_details: false,
+            settings: None,
         }
+    }
+
+    /// Configures telemetry through `settings` written as `~/.claude/settings.json` (see [`ClaudeRun::settings`]).
+    pub fn settings_json(mut self, settings: serde_json::Value) -> ClaudeRun {
+        self.settings = Some(settings);
+        self
     }
 
     /// Adds OTEL_RESOURCE_ATTRIBUTES entries.
@@ -314,18 +326,32 @@ impl ClaudeRun {
                 ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
                 ("DISABLE_AUTOUPDATER", "1"),
                 ("DISABLE_ERROR_REPORTING", "1"),
-                ("CLAUDE_CODE_ENABLE_TELEMETRY", "1"),
-                ("OTEL_LOGS_EXPORTER", "otlp"),
-                ("OTEL_METRICS_EXPORTER", "otlp"),
-                ("OTEL_LOGS_EXPORT_INTERVAL", "500"),
-                ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.env_value()),
             ])
             .env("HOME", home.path())
             .env("ANTHROPIC_BASE_URL", &self.api_base_url)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp_endpoint)
-            .env("OTEL_RESOURCE_ATTRIBUTES", attributes.join(","))
-            .env("OTEL_LOG_TOOL_DETAILS", if self.log_tool_details { "1" } else { "0" })
+            .env("OTEL_RESOURCE_ATTRIBUTES", attributes.join(","));
+        match &self.settings {
+            Some(settings) => {
+                let dir = home.path().join(".claude");
+                std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+                let text = serde_json::to_string_pretty(settings).expect("settings as JSON");
+                std::fs::write(dir.join("settings.json"), text).expect("writing settings.json");
+            }
+            None => {
+                command
+                    .envs([
+                        ("CLAUDE_CODE_ENABLE_TELEMETRY", "1"),
+                        ("OTEL_LOGS_EXPORTER", "otlp"),
+                        ("OTEL_METRICS_EXPORTER", "otlp"),
+                        ("OTEL_LOGS_EXPORT_INTERVAL", "500"),
+                        ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+                        ("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.env_value()),
+                    ])
+                    .env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp_endpoint)
+                    .env("OTEL_LOG_TOOL_DETAILS", if self.log_tool_details { "1" } else { "0" });
+            }
+        }
+        command
             .arg("-p")
             .arg(&self.prompt)
             .args(["--model", &self.model, "--allowedTools", "Bash", "Agent", "--output-format", "json"])

@@ -5,6 +5,9 @@
 //!
 //! The config is `tests/fixtures/collector/filelog-to-relay.yaml`; its placeholders are filled through the
 //! collector's env provider (`${env:TL_...}`), so the file is used as it is.
+//!
+//! The stack's tests run the collector built from tests/otelcol/manifest.yaml instead ([`built_binary`], the
+//! version docker-compose.yml pins) with the same [`Collector`] guard ([`Collector::start_binary`]).
 
 use std::future::Future;
 use std::io::Write as _;
@@ -55,6 +58,34 @@ pub fn binary() -> PathBuf {
         .clone()
 }
 
+/// The collector release the stack pins (docker-compose.yml's image tag, tests/otelcol/manifest.yaml).
+pub const STACK_VERSION: &str = "0.160.0";
+
+/// Where `make deps` (tests/support/build_collector.sh) puts the collector built from tests/otelcol/manifest.yaml:
+/// `$OTELCOL_CACHE_DIR/<version>/otelcol-tokenledger`, the cache directory defaulting to `<repo>/.cache/otelcol`.
+pub fn built_binary() -> PathBuf {
+    let cache = std::env::var_os("OTELCOL_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/otelcol"));
+    cache.join(STACK_VERSION).join("otelcol-tokenledger")
+}
+
+/// The built collector, or None (after saying why on stderr) when it is absent outside CI. Under CI a missing
+/// binary is a failure: `make test` builds it, so its absence means the setup is broken.
+pub fn built_binary_or_skip(test: &str) -> Option<PathBuf> {
+    let path = built_binary();
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "the collector {STACK_VERSION} is not at {} (run `make deps` or tests/support/build_collector.sh)",
+        path.display()
+    );
+    assert!(!super::claude::in_ci(), "{test}: {why}; CI is set, so this is a failure rather than a skip");
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
 /// A port on 127.0.0.1 that was free a moment ago (bound to port 0, read, released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -84,6 +115,11 @@ impl Collector {
 
     /// Starts the collector on `config` with `env` set (the config's `${env:...}` placeholders).
     pub fn start(config: &Path, env: &[(&str, &str)], metrics_port: u16) -> Collector {
+        Collector::start_binary(&binary(), config, env, metrics_port)
+    }
+
+    /// As [`Collector::start`], with another collector binary (the built one).
+    pub fn start_binary(binary: &Path, config: &Path, env: &[(&str, &str)], metrics_port: u16) -> Collector {
         let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
             "target/collector-{}-{}.log",
             std::process::id(),
@@ -91,7 +127,7 @@ impl Collector {
         ));
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         let err = out.try_clone().unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(binary)
             .arg("--config")
             .arg(config)
             .envs(env.iter().copied())
@@ -99,7 +135,7 @@ impl Collector {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         Collector { child: Mutex::new(child), log, metrics_port }
     }
 
@@ -159,6 +195,33 @@ impl Collector {
             send_failed: self.metric("otelcol_exporter_send_failed_log_records_total").await as u64,
             queue_size: self.metric("otelcol_exporter_queue_size").await as u64,
             retries: self.log_count(RETRY_LOG),
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// Stops it as `docker stop` does: SIGTERM, then waits up to `timeout` for it to exit (graceful shutdown:
+    /// receivers close, processors flush, the exporter's queue is closed). Panics, with the log, if it does not
+    /// exit in time. Returns how long it took and its exit status.
+    pub fn terminate(self, timeout: Duration) -> (Duration, std::process::ExitStatus) {
+        let started = Instant::now();
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
+        assert!(sent.success(), "kill -TERM {pid}: {sent}");
+        loop {
+            if let Some(status) = self.child.lock().unwrap().try_wait().unwrap() {
+                return (started.elapsed(), status);
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the collector did not exit within {timeout:?} of SIGTERM; log {}:\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Claude Code api_request events made to order: the real record of tests/fixtures (analyze-plain, OTLP/HTTP
-//! JSON) with its time, workflow attributes, model, tokens and cost replaced, sent through a relay like the CLI
-//! sends them. For tests that need events at chosen times or with chosen figures.
+//! JSON, every attribute in the CLI's own types) with its time, workflow attributes, model, tokens and cost
+//! replaced, posted with [`super::otlp_json::send`]. For tests that need events at chosen times and figures
+//! (otlp_json's own records are stamped now, with string values).
 
 use serde_json::{json, Value};
 
@@ -36,21 +37,20 @@ pub struct ApiRequest {
 const WORKFLOW_KEYS: [&str; 7] =
     ["workflow_id", "workflow_path", "complexity", "stage", "task_id", "agent", "model_expected"];
 
-fn template() -> (Value, Value) {
+/// The resource Claude Code 2.1.331 sends (without the workflow attributes, which the records carry).
+const RESOURCE: [(&str, &str); 2] = [("service.name", "claude-code"), ("service.version", "2.1.331")];
+
+fn template() -> Value {
     let bytes = super::fixtures::fixture("analyze-plain", "logs-1.json").expect("analyze-plain/logs-1.json");
     let body: Value = serde_json::from_slice(&bytes).unwrap();
-    let resource_logs = &body["resourceLogs"][0];
-    let mut resource = resource_logs["resource"].clone();
-    resource["attributes"].as_array_mut().unwrap().retain(|a| !WORKFLOW_KEYS.contains(&a["key"].as_str().unwrap()));
-    let record = resource_logs["scopeLogs"]
+    body["resourceLogs"][0]["scopeLogs"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|scope| scope["logRecords"].as_array().unwrap())
         .find(|record| record["body"]["stringValue"] == "claude_code.api_request")
         .expect("an api_request record")
-        .clone();
-    (resource, record)
+        .clone()
 }
 
 fn rfc3339(nanos: i64) -> String {
@@ -58,11 +58,11 @@ fn rfc3339(nanos: i64) -> String {
     format!("{}Z", text.replacen(' ', "T", 1))
 }
 
-/// The OTLP/HTTP JSON body of a logs export holding `events` (sequence numbers from `first_sequence`, so
-/// bodies sent separately never repeat a record).
-pub fn logs_body(events: &[ApiRequest], first_sequence: u64) -> Vec<u8> {
-    let (resource, template) = template();
-    let records: Vec<Value> = events
+/// The log records of `events` (sequence numbers from `first_sequence`, so batches sent separately never repeat
+/// a record).
+pub fn records(events: &[ApiRequest], first_sequence: u64) -> Vec<Value> {
+    let template = template();
+    events
         .iter()
         .enumerate()
         .map(|(i, event)| {
@@ -99,26 +99,12 @@ pub fn logs_body(events: &[ApiRequest], first_sequence: u64) -> Vec<u8> {
             }
             record
         })
-        .collect();
-    let body = json!({"resourceLogs": [{
-        "resource": resource,
-        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": records}],
-    }]});
-    serde_json::to_vec(&body).unwrap()
+        .collect()
 }
 
 /// Sends `events` through a relay into `db` (schema applied by the caller) and stops the relay.
 pub async fn send(db: &super::clickhouse::TestDb, events: &[ApiRequest], first_sequence: u64) {
     let relay = super::relay::start(db.config()).await;
-    let response = reqwest::Client::new()
-        .post(relay.http_url("/v1/logs"))
-        .header("content-type", "application/json")
-        .body(logs_body(events, first_sequence))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert!(status.is_success() && !body.contains("rejected"), "{status}: {body}");
+    super::otlp_json::send(&relay, &RESOURCE, records(events, first_sequence)).await;
     relay.shutdown().await;
 }

@@ -1,6 +1,6 @@
 //! Shared by the integration tests: fixtures, a ClickHouse to talk to (one database per test), a relay on
-//! port 0, the real Claude Code CLI and its scripted API, a real OpenTelemetry Collector, api_request events
-//! made to order. Not every test binary uses every part.
+//! port 0, the real Claude Code CLI and its scripted API, a real OpenTelemetry Collector, the shipped stack files,
+//! api_request events made to order. Not every test binary uses every part.
 #![allow(dead_code)]
 
 pub mod claude;
@@ -8,4 +8,6 @@ pub mod clickhouse;
 pub mod collector;
 pub mod events;
 pub mod fixtures;
+pub mod otlp_json;
 pub mod relay;
+pub mod stack;

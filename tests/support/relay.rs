@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokenledger::config::Config;
-use tokenledger::relay::{ClickHouseReady, Relay};
+use tokenledger::relay::Relay;
 use tokio::net::TcpListener;
 
 /// A running relay and its addresses.
@@ -20,14 +20,27 @@ pub struct TestRelay {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Starts a relay with `config` (addresses are replaced by port 0 on loopback).
+/// Starts a relay with `config` (addresses are replaced by port 0 on loopback) and waits until it is ready.
 pub async fn start(config: Config) -> TestRelay {
     start_on(config, 0).await
+}
+
+/// Starts a relay that takes rows at once without asking ClickHouse first (`apply_schema = false`) and does not
+/// wait for readiness: for tests of a ClickHouse that is down or never answers.
+pub async fn start_without_clickhouse(mut config: Config) -> TestRelay {
+    config.clickhouse.apply_schema = false;
+    spawn(config, 0).await
 }
 
 /// As [`start`], with OTLP/HTTP on 127.0.0.1:`http_port` (0: any), so a relay can be stopped and started again
 /// where a sender (a collector) keeps sending. Panics if the port cannot be bound.
 pub async fn start_on(config: Config, http_port: u16) -> TestRelay {
+    let relay = spawn(config, http_port).await;
+    relay.wait_ready().await;
+    relay
+}
+
+async fn spawn(config: Config, http_port: u16) -> TestRelay {
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind(("127.0.0.1", http_port))
         .await
@@ -37,16 +50,31 @@ pub async fn start_on(config: Config, http_port: u16) -> TestRelay {
         (grpc.local_addr().unwrap(), http.local_addr().unwrap(), admin.local_addr().unwrap());
     let prometheus = tokenledger::telemetry::install_recorder(Duration::from_secs(3600)).unwrap();
     let client = tokenledger::sink::client::build(&config.clickhouse);
-    let readiness = ClickHouseReady { client: client.clone(), database: config.clickhouse.database.clone() };
     let relay = Relay::start(&config, client, prometheus);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(relay.serve(grpc, http, admin, readiness, async move {
+    let task = tokio::spawn(relay.serve(grpc, http, admin, async move {
         let _ = stopped.await;
     }));
     TestRelay { grpc: grpc_addr, http: http_addr, admin: admin_addr, stop: Some(stop), task: Some(task) }
 }
 
 impl TestRelay {
+    /// Waits until /readyz answers 200: the start-up step (schema, subagent names) is done and rows are taken.
+    pub async fn wait_ready(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let response = reqwest::get(format!("http://{}/readyz", self.admin)).await;
+            match response {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!("the relay is not ready after 30 s: {}", response.text().await.unwrap_or_default())
+                }
+                Err(error) if started.elapsed() > Duration::from_secs(30) => panic!("no /readyz after 30 s: {error}"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
     /// Stops like SIGTERM: no new requests, requests in flight finish, batchers flush. Waits for the end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
