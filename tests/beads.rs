@@ -27,6 +27,7 @@ fn fixture_lines() -> Vec<Value> {
 
 struct Run {
     ok: bool,
+    code: Option<i32>,
     stdout: String,
     stderr: String,
 }
@@ -47,6 +48,7 @@ fn tokenledger(db: &TestDb, args: &[&str], extra_env: &[(&str, &str)], path_dir:
     let output = command.output().unwrap();
     Run {
         ok: output.status.success(),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into(),
         stderr: String::from_utf8_lossy(&output.stderr).into(),
     }
@@ -172,7 +174,7 @@ async fn a_bad_line_is_named_and_the_good_lines_are_still_imported() {
     std::fs::write(&path, lines.join("\n")).unwrap();
 
     let run = tokenledger(&db, &["beads", "import", path.to_str().unwrap()], &[], None);
-    assert!(!run.ok, "bad lines fail the command");
+    assert_eq!(run.code, Some(65), "bad lines fail the command with EX_DATAERR");
     assert!(run.stderr.contains(&format!("imported {good} issues; 2 line(s) could not be read")), "{}", run.stderr);
     assert!(run.stderr.contains("line 3: tl-broken: no \"created_at\""), "{}", run.stderr);
     assert!(run.stderr.contains("line 5: not a Beads issue"), "{}", run.stderr);
@@ -438,7 +440,8 @@ async fn post_reports_a_missing_bd_an_unknown_workflow_and_a_failing_task() {
         &[("TOKENLEDGER_BEADS__COMMAND", "/nonexistent/bd")],
         None,
     );
-    assert!(!run.ok && run.stderr.contains("cannot run `/nonexistent/bd`"), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot run `/nonexistent/bd`"), "{}", run.stderr);
+    assert_eq!(run.code, Some(69), "EX_UNAVAILABLE");
 
     // bd knows only some of the tasks: the others are posted, the unknown one is reported, the exit is non-zero.
     let bd = RecordingBd::new();

@@ -221,6 +221,10 @@ async fn a_week_without_their_conditions_has_no_hints() {
     }
     let markdown = weekly(&db, &["--from", "2026-11-17T00:00:00Z", "--to", "2026-11-24T00:00:00Z"]);
     assert_eq!(markdown.matches("None this period").count(), 3, "{markdown}");
+
+    let wrong = Command::new(BIN).args(["weekly", "--from", "last tuesday"]).output().unwrap();
+    assert_eq!(wrong.status.code(), Some(64), "EX_USAGE");
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--from \"last tuesday\": expected RFC 3339"));
 }
 
 #[tokio::test]
