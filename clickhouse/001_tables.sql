@@ -232,6 +232,7 @@ CREATE TABLE IF NOT EXISTS beads_issues
     title       String,
     status      LowCardinality(String),
     issue_type  LowCardinality(String),
+    priority    UInt8,
     parent      String,
     workflow_id LowCardinality(String),
     created_at  DateTime64(3, 'UTC'),
@@ -240,3 +241,6 @@ CREATE TABLE IF NOT EXISTS beads_issues
 )
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY id;
+
+-- priority came after the first release of this table: databases created before it get the column here.
+ALTER TABLE beads_issues ADD COLUMN IF NOT EXISTS priority UInt8 AFTER issue_type;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -38,6 +38,10 @@ pub struct Config {
     pub cost_metrics: CostMetricsConfig,
     /// The telemetry settings `tokenledger run` and `tokenledger env` give Claude Code.
     pub claude_telemetry: ClaudeTelemetryConfig,
+    /// `tokenledger beads import|post`: the Beads file and the `bd` command.
+    pub beads: BeadsConfig,
+    /// `tokenledger weekly`: list lengths and the thresholds of its optimization hints.
+    pub weekly: WeeklyConfig,
     /// Redelivered rows dropped before they are written.
     pub dedup: DedupConfig,
     /// Which event times are accepted.
@@ -167,6 +171,34 @@ impl OtlpProtocol {
     }
 }
 
+/// Where Beads' issues are read from and how its `bd` command is run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BeadsConfig {
+    /// The JSONL file `tokenledger beads import` reads when no path is given (Beads' git-tracked export).
+    pub issues_path: PathBuf,
+    /// The `bd` program `tokenledger beads post` runs: a name looked up on PATH, or a path.
+    pub command: String,
+    /// Arguments put before every `bd` subcommand, e.g. `["--actor", "tokenledger"]`.
+    pub args: Vec<String>,
+}
+
+/// What `tokenledger weekly` lists and when it gives a hint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeeklyConfig {
+    /// How many workflows and stages the summary lists, most expensive first.
+    pub top: usize,
+    /// A stage that spent at least this share of its cost on Opus models is listed as a candidate for Sonnet.
+    pub sonnet_min_opus_share: f64,
+    /// A workflow whose cache hit rate, cache_read / (input + cache_read + cache_creation), is below this is
+    /// listed as having low cache reuse.
+    pub low_cache_hit_rate: f64,
+    /// A full-path workflow that cost at most this multiple of the average fast-path workflow of the period is
+    /// listed as a fast-track candidate.
+    pub fast_track_max_cost_ratio: f64,
+}
+
 /// How long and how many content keys of committed rows are remembered to drop redeliveries.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -219,6 +251,8 @@ impl Default for Config {
             batch: BatchConfig::default(),
             stages: default_stages(),
             cost_metrics: CostMetricsConfig::default(),
+            beads: BeadsConfig::default(),
+            weekly: WeeklyConfig::default(),
             dedup: DedupConfig::default(),
             limits: LimitsConfig::default(),
             claude_telemetry: ClaudeTelemetryConfig::default(),
@@ -240,6 +274,18 @@ impl Default for ClaudeTelemetryConfig {
             log_tool_details: true,
             headers: None,
         }
+    }
+}
+
+impl Default for BeadsConfig {
+    fn default() -> Self {
+        BeadsConfig { issues_path: PathBuf::from(".beads/issues.jsonl"), command: "bd".into(), args: Vec::new() }
+    }
+}
+
+impl Default for WeeklyConfig {
+    fn default() -> Self {
+        WeeklyConfig { top: 5, sonnet_min_opus_share: 0.5, low_cache_hit_rate: 0.5, fast_track_max_cost_ratio: 1.0 }
     }
 }
 
@@ -338,6 +384,21 @@ impl Config {
         }
         if self.batch.max_pending_rows < self.batch.max_rows {
             return bad("batch.max_pending_rows must be at least batch.max_rows");
+        }
+        if self.beads.command.is_empty() {
+            return bad("beads.command must not be empty");
+        }
+        let share = |v: f64| (0.0..=1.0).contains(&v);
+        let weekly = &self.weekly;
+        let ratio = weekly.fast_track_max_cost_ratio;
+        let weekly_ok = weekly.top > 0
+            && share(weekly.sonnet_min_opus_share)
+            && share(weekly.low_cache_hit_rate)
+            && ratio.is_finite()
+            && ratio > 0.0;
+        if !weekly_ok {
+            return bad("weekly.top must be above 0, weekly.sonnet_min_opus_share and weekly.low_cache_hit_rate \
+                        between 0 and 1, weekly.fast_track_max_cost_ratio above 0");
         }
         if self.auth.token.as_deref() == Some("") {
             return bad("auth.token, when set, must not be empty");
@@ -447,6 +508,22 @@ mod tests {
             jail.create_file("bad.toml", "[prices.\"my-model\"]\noutput = -1.0\n")?;
             let error = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
             assert!(error.contains("my-model"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn beads_and_weekly_have_defaults_and_refuse_nonsense() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[beads]\nargs = [\"--actor\", \"tokenledger\"]\n")?;
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.beads.command, "bd");
+            assert_eq!(config.beads.args, ["--actor", "tokenledger"]);
+            assert_eq!(config.beads.issues_path, Path::new(".beads/issues.jsonl"));
+            assert_eq!(config.weekly.top, 5);
+            jail.set_env("TOKENLEDGER_WEEKLY__LOW_CACHE_HIT_RATE", "1.5");
+            let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
+            assert!(error.contains("weekly.low_cache_hit_rate"), "{error}");
             Ok(())
         });
     }

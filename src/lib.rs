@@ -13,11 +13,12 @@
 //! Around it: [`cli`] (one file per subcommand), [`config`] (defaults < TOML < env), [`telemetry`] (logs,
 //! /metrics, /healthz, /readyz), [`launch`] (starting workflow steps with their telemetry environment, for
 //! `tokenledger run` / `env`). The SQL schema lives in `clickhouse/` and is built into the binary.
-//! The read side: [`ledger`] (queries of ClickHouse, the price table) and [`report`] (pure: rows → reports →
-//! table, JSON, CSV, Markdown, HTML).
+//! The read side: [`ledger`] (queries of ClickHouse, the price table), [`report`] (pure: rows → reports →
+//! table, JSON, CSV, Markdown, HTML) and [`beads`] (Beads issues in, per-task figures out as comments).
 
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
+pub mod beads;
 pub mod cli;
 pub mod config;
 pub mod launch;

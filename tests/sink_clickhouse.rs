@@ -7,6 +7,7 @@ mod support;
 use clickhouse::Row;
 use serde::Deserialize;
 use support::clickhouse::fresh_database;
+use tokenledger::beads::BeadsIssueRow;
 use tokenledger::reshape::rows::{ApiErrorRow, ApiRequestRow, EventRow, MetricRow, SubagentRow, Table, ToolResultRow};
 
 #[derive(Debug, Row, Deserialize)]
@@ -42,6 +43,7 @@ async fn every_row_struct_matches_its_table_column_for_column() {
         (SubagentRow::TABLE, names::<SubagentRow>()),
         (EventRow::TABLE, names::<EventRow>()),
         (MetricRow::TABLE, names::<MetricRow>()),
+        (BeadsIssueRow::TABLE, names::<BeadsIssueRow>()),
     ] {
         assert_eq!(columns(&db, table).await, fields, "{table}: struct fields and table columns, in order");
     }
@@ -79,18 +81,8 @@ async fn validation_refuses_a_struct_that_drifted_from_its_table() {
 
 use support::fixtures::assessment_sql;
 
-/// Runs SQL over plain HTTP as clickhouse-client would, returning the body (FORMAT JSON queries included).
 async fn run_sql(db: &support::clickhouse::TestDb, sql: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{}/?database={}&default_format=TabSeparatedWithNames", db.url, db.name))
-        .body(sql.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert!(status.is_success(), "{sql}\n→ {status}: {body}");
-    body
+    db.run_sql(sql, &[]).await
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
-//! The command line: `serve`, `schema print|apply`, `config`, `health`, `run`, `env`, `report`, `version`; one file
+//! The command line: `serve`, `schema print|apply`, `config`, `health`, `run`, `env`, `report`, `beads
+//! import|post`, `weekly`, `version`; one file
 //! per subcommand.
 
+mod beads;
 mod config;
 mod env;
 pub mod exit;
@@ -9,6 +11,7 @@ pub mod report;
 mod run;
 mod schema;
 mod serve;
+mod weekly;
 mod workflow;
 
 use std::path::PathBuf;
@@ -52,6 +55,14 @@ pub enum Command {
     /// Print a workflow step's telemetry environment: `eval "$(tokenledger env --stage plan …)"`.
     #[command(after_help = MERGE_NOTE)]
     Env(env::EnvArgs),
+    /// Beads: import its issues; post each stage task's token figures as a comment.
+    Beads {
+        /// import or post.
+        #[command(subcommand)]
+        action: beads::BeadsAction,
+    },
+    /// A Markdown (or JSON) summary of a week: spend, top workflows and stages, change, optimization hints.
+    Weekly(weekly::WeeklyArgs),
     /// Ask the running relay whether it is alive (exit 0 when /healthz answers 200); for container healthchecks.
     Health {
         /// Check /readyz instead: ClickHouse answers and the schema is in place.
@@ -112,6 +123,8 @@ impl Cli {
             Command::Report(args) => runtime()?.block_on(report::run(&config, &args)),
             Command::Config => config::print(&config),
             Command::Env(args) => env::print(&config, &args),
+            Command::Beads { action } => beads::run(&config, action),
+            Command::Weekly(args) => weekly::run(&config, args),
             Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Run(_) | Command::Version => Ok(()),
         }

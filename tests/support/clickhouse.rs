@@ -111,6 +111,20 @@ impl TestDb {
         self.client.query(sql).bind(value).fetch_all::<T>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs SQL over plain HTTP as clickhouse-client would (settings as URL parameters), returning the body
+    /// (TabSeparatedWithNames unless the SQL says FORMAT); panics with the SQL on error.
+    pub async fn run_sql(&self, sql: &str, settings: &[(&str, &str)]) -> String {
+        let mut url = format!("{}/?database={}&default_format=TabSeparatedWithNames", self.url, self.name);
+        for (name, value) in settings {
+            url.push_str(&format!("&{name}={value}"));
+        }
+        let response = reqwest::Client::new().post(url).body(sql.to_string()).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "{sql}\n→ {status}: {body}");
+        body
+    }
+
     /// A single number from a query (`SELECT toFloat64(...)`).
     pub async fn number(&self, sql: &str) -> f64 {
         self.client.query(sql).fetch_one::<f64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
