@@ -7,7 +7,7 @@ VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 
-.PHONY: test deps venv claude collector unit python-tests bench lint clean
+.PHONY: test deps venv claude collector unit python-tests bench fuzz lint clean
 
 test: deps python-tests
 	cargo build --benches --examples
@@ -45,6 +45,12 @@ bench: deps
 	cargo run --release --example bench_end_to_end
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
+
+# Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
+# prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 lint:
 	cargo fmt --check
