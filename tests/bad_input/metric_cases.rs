@@ -11,12 +11,12 @@ use super::harness::{metric, metric_in, metric_pb, Case, Expect};
 
 /// `n` points rejected, none stored.
 const fn rejected(n: u64) -> Expect {
-    Expect { rejected: n, stored: 0, in_events: false }
+    Expect { rejected: n, stored: 0, in_events: None }
 }
 
 /// `n` points stored, none rejected.
 const fn stored(n: u64) -> Expect {
-    Expect { rejected: 0, stored: n, in_events: false }
+    Expect { rejected: 0, stored: n, in_events: None }
 }
 
 /// One token.usage point of `w` with `value` fields (asDouble / asInt), and its attributes edited by `edit`.
@@ -70,7 +70,7 @@ pub fn json_cases() -> Vec<Case> {
         metric("a metric without data", rejected(1), |_| json!({ "name": "nothing" })),
         metric("a Sum without points", stored(0), |_| sum("empty", vec![])),
         metric("a point without a value", rejected(1), |w| usage(w, json!({}), |_| {})),
-        metric("one of three points without a value", Expect { rejected: 1, stored: 2, in_events: false }, |w| {
+        metric("one of three points without a value", Expect { rejected: 1, stored: 2, in_events: None }, |w| {
             sum(
                 "claude_code.token.usage",
                 vec![
@@ -125,7 +125,7 @@ pub fn json_cases() -> Vec<Case> {
         }),
         metric_in(
             "metrics that are not a list",
-            Expect { rejected: 0, stored: 0, in_events: false },
+            Expect { rejected: 0, stored: 0, in_events: None },
             |_| json!({ "scopeMetrics": [{ "metrics": null }] }),
         ),
     ]
