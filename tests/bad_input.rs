@@ -97,7 +97,7 @@ async fn malformed_requests_get_the_documented_status() {
             && status != StatusCode::PAYLOAD_TOO_LARGE
         {
             let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if !error["message"].as_str().is_some_and(|m| !m.is_empty()) {
+            if error["message"].as_str().is_none_or(str::is_empty) {
                 failures.push(format!("{}: an error body without a reason: {error}", case.name));
             }
         }

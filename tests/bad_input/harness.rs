@@ -42,12 +42,15 @@ pub enum Format {
     Protobuf,
 }
 
+/// Builds a case's request for a workflow.
+pub type Body = Box<dyn Fn(&str) -> (Format, Vec<u8>)>;
+
 /// One row of the table.
 pub struct Case {
     pub name: String,
     pub expect: Expect,
     /// The request for a workflow: good input, the bad one, good input.
-    pub body: Box<dyn Fn(&str) -> (Format, Vec<u8>)>,
+    pub body: Body,
 }
 
 /// A log record case in OTLP/JSON: `bad` in Claude Code's resource, between two good api_requests.
