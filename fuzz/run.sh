@@ -28,7 +28,7 @@ for target in "${targets[@]}"; do
     nice -n 10 cargo "$toolchain" fuzz run --release --sanitizer "$sanitizer" "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=1024 -max_len=262144 \
         >"logs/$target.log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|panicked|^==[0-9]+==|SUMMARY' \
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|panicked|^==[0-9]+==|SUMMARY' \
         "logs/$target.log" || true
     if [ "$status" -ne 0 ]; then
         echo "$target failed (exit $status): fuzz/logs/$target.log, the input in fuzz/artifacts/$target/" >&2
