@@ -12,7 +12,7 @@ COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium unit python-tests release bench lint clean
+.PHONY: test deps venv claude collector compose-check chromium unit python-tests release bench fuzz lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
@@ -64,6 +64,12 @@ bench: deps
 	cargo run --release --example bench_end_to_end
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
+
+# Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
+# prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 lint:
 	cargo fmt --check

@@ -7,6 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use super::limits::MAX_WORKFLOW_VALUE_BYTES;
+
 /// agent_id → agent name, shared by all requests.
 #[derive(Default)]
 pub struct AgentDirectory {
@@ -28,9 +30,11 @@ impl AgentDirectory {
         AgentDirectory::default()
     }
 
-    /// Remembers that `agent_id` is `name`; a name already known for the id is kept.
+    /// Remembers that `agent_id` is `name`; a name already known for the id is kept. An id or a name over
+    /// [`MAX_WORKFLOW_VALUE_BYTES`] is not learnt: the name would become a label, and the memory stays bounded.
     pub fn learn(&self, agent_id: &str, name: &str) {
-        if agent_id.is_empty() || name.is_empty() {
+        let fits = |text: &str| !text.is_empty() && text.len() <= MAX_WORKFLOW_VALUE_BYTES;
+        if !fits(agent_id) || !fits(name) {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -68,5 +72,17 @@ mod tests {
         }
         assert_eq!(directory.name_of("a1"), None, "the oldest id is forgotten");
         assert_eq!(directory.name_of(&format!("x{}", AgentDirectory::CAPACITY - 1)).as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn an_over_long_subagent_name_or_id_is_not_learnt() {
+        // issue 8: a name learnt here becomes the `agent` label of the subagent's other records.
+        let directory = AgentDirectory::new();
+        directory.learn("a1", &"n".repeat(MAX_WORKFLOW_VALUE_BYTES + 1));
+        directory.learn(&"i".repeat(MAX_WORKFLOW_VALUE_BYTES + 1), "reviewer");
+        directory.learn("a2", &"n".repeat(MAX_WORKFLOW_VALUE_BYTES));
+        assert_eq!(directory.name_of("a1"), None);
+        assert_eq!(directory.name_of(&"i".repeat(MAX_WORKFLOW_VALUE_BYTES + 1)), None);
+        assert_eq!(directory.name_of("a2").map(|n| n.len()), Some(MAX_WORKFLOW_VALUE_BYTES), "at the bound");
     }
 }

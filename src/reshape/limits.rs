@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use super::attrs::to_text;
 
 /// Longest value of a workflow attribute (workflow_id, workflow_path, complexity, stage, task_id, agent,
-/// model_expected, agent.name, workflow.run_id): these become columns and labels.
+/// model_expected, agent.name, workflow.run_id) and of `model`: these become columns and /metrics labels. Event
+/// names and the agent ids of the subagent directory are held to it too.
 pub const MAX_WORKFLOW_VALUE_BYTES: usize = 256;
 /// Longest value of any other attribute (tool details included).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -21,7 +22,7 @@ pub const MAX_COST_USD: f64 = 1_000.0;
 pub const MAX_DURATION_MS: u64 = 86_400_000;
 
 /// The attributes held to [`MAX_WORKFLOW_VALUE_BYTES`].
-const WORKFLOW_KEYS: [&str; 9] = [
+const WORKFLOW_KEYS: [&str; 10] = [
     "workflow_id",
     "workflow_path",
     "complexity",
@@ -31,6 +32,8 @@ const WORKFLOW_KEYS: [&str; 9] = [
     "model_expected",
     "agent.name",
     "workflow.run_id",
+    // A label of the cost and token series on /metrics.
+    "model",
 ];
 
 /// When a request was received, and which event times are accepted with it (nanoseconds since the epoch).
@@ -58,6 +61,15 @@ impl Clock {
     /// Accepts any event time: for replaying captured payloads (tests, benchmarks).
     pub fn any_time(now_ns: i64) -> Clock {
         Clock { now_ns, oldest_ns: i64::MIN, newest_ns: i64::MAX }
+    }
+
+    /// Err when a record's own time (`sent_ns`, OTLP's unsigned nanoseconds; 0 is unset) is past what an event
+    /// time can be (the year 2262): such a time is ahead of any window, not a missing one.
+    pub fn check_sent(&self, sent_ns: u64) -> Result<(), String> {
+        match i64::try_from(sent_ns) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("event time {sent_ns} ns is past the year 2262")),
+        }
     }
 
     /// Err with the reason when `timestamp_ns` is outside the accepted window.
@@ -92,18 +104,21 @@ pub fn cut_over_long(attributes: &mut [KeyValue]) -> Vec<String> {
         let Some(value) = kv.value.as_mut() else { continue };
         let length = value_len(value);
         if length > limit {
-            let text = to_text(value);
-            let note = format!("…[cut from {length} bytes]");
-            // The prefix and the note together stay within the bound.
-            let mut cut = limit.saturating_sub(note.len());
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            *value = AnyValue { value: Some(Value::StringValue(format!("{}{note}", &text[..cut]))) };
+            *value = AnyValue { value: Some(Value::StringValue(cut_text(&to_text(value), limit))) };
             problems.push(format!("attribute {} is {length} bytes, over the {limit}-byte limit", kv.key));
         }
     }
     problems
+}
+
+/// `text` cut to a prefix and a note of its full length, the two within `limit` bytes (on a char boundary).
+pub fn cut_text(text: &str, limit: usize) -> String {
+    let note = format!("…[cut from {} bytes]", text.len());
+    let mut cut = limit.saturating_sub(note.len()).min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{note}", &text[..cut])
 }
 
 /// The first over-long value, without changing anything (for rows that are refused whole, like metric points).

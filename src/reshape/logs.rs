@@ -122,7 +122,18 @@ fn reshape_record(
     let event_key = record_key(&record, resource.hash);
     let over_long = limits::cut_over_long(&mut record.attributes);
     let mut fields = Fields::new(std::mem::take(&mut record.attributes));
-    let event_name = event_name(&record, &fields);
+    let mut event_name = event_name(&record, &fields);
+    // The name is a /metrics label (tokenledger_records_received_total{event}): held to the workflow bound.
+    let long_name = (event_name.len() > limits::MAX_WORKFLOW_VALUE_BYTES).then(|| {
+        let problem = format!(
+            "event name is {} bytes, over the {}-byte limit",
+            event_name.len(),
+            limits::MAX_WORKFLOW_VALUE_BYTES
+        );
+        event_name = limits::cut_text(&event_name, limits::MAX_WORKFLOW_VALUE_BYTES);
+        problem
+    });
+    let sent = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
     let timestamp = nanos_or(record.time_unix_nano)
         .or_else(|| nanos_or(record.observed_time_unix_nano))
         .or_else(|| fields.get(Key::EventTimestamp).and_then(|v| parse_rfc3339_nanos(&to_text(v))))
@@ -151,9 +162,9 @@ fn reshape_record(
 
     let problem = if !unreadable_keys.is_empty() {
         Some(format!("{event_name}: unreadable value for {}", unreadable_keys.join(", ")))
-    } else if let Some(first) = over_long.first().or(resource.problem.as_ref()) {
+    } else if let Some(first) = over_long.first().or(resource.problem.as_ref()).or(long_name.as_ref()) {
         Some(format!("{event_name}: {first}"))
-    } else if let Err(outside) = clock.check(timestamp) {
+    } else if let Err(outside) = clock.check_sent(sent).and_then(|()| clock.check(timestamp)) {
         Some(format!("{event_name}: {outside}"))
     } else if let Some(first) = reader.unreadable.first() {
         Some(format!("{event_name}: {first}"))

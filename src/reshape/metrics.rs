@@ -115,7 +115,10 @@ fn point_row(
     hasher.u64(value.to_bits());
     let event_key = hash_attributes(hasher, &point.attributes).finish();
     let timestamp = nanos_or(point.time_unix_nano).unwrap_or(cx.clock.now_ns);
-    cx.clock.check(timestamp).map_err(|outside| format!("{}: {outside}", metric.name))?;
+    cx.clock
+        .check_sent(point.time_unix_nano)
+        .and_then(|()| cx.clock.check(timestamp))
+        .map_err(|outside| format!("{}: {outside}", metric.name))?;
     Ok(MetricRow {
         timestamp,
         start_timestamp: nanos_or(point.start_time_unix_nano).unwrap_or(timestamp),

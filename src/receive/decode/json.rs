@@ -33,6 +33,8 @@ pub fn decode_metrics(body: &[u8]) -> Result<MetricsRequest, DecodeError> {
 const METRIC_DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
 
 fn decode_metric(value: &Value) -> Result<Decoded<Metric>, Rejection> {
+    let spec_ints = with_int_numbers(value);
+    let value = spec_ints.as_ref().unwrap_or(value);
     let metric = Metric::deserialize(value).map_err(|e| Rejection::one(e.to_string()))?;
     if metric.data.is_some() {
         return Ok(Decoded::whole(metric));
@@ -51,6 +53,33 @@ fn decode_metric(value: &Value) -> Result<Decoded<Metric>, Rejection> {
         return Err(Rejection { reason: format!("{}: {key}: {error}", metric.name), count: points });
     }
     Ok(Decoded::whole(metric))
+}
+
+/// The metric with its points' `asInt` strings as JSON numbers, if it has any (None: nothing to change).
+///
+/// OTLP/JSON writes int64 as a string (`"asInt": "7"`, as the collector sends it), but opentelemetry-proto's serde
+/// reads only a number there, and its flattened `value` oneof turns a string into "no value" without an error.
+fn with_int_numbers(metric: &Value) -> Option<Value> {
+    let has_string = |point: &Value| point.get("asInt").is_some_and(Value::is_string);
+    let points = |key: &str| metric.get(key).and_then(|d| d.get("dataPoints")).and_then(Value::as_array);
+    let any = ["sum", "gauge"].iter().any(|key| points(key).is_some_and(|p| p.iter().any(has_string)));
+    if !any {
+        return None;
+    }
+    let mut metric = metric.clone();
+    for key in ["sum", "gauge"] {
+        let Some(points) = metric.get_mut(key).and_then(|d| d.get_mut("dataPoints")).and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for point in points {
+            let parsed = point.get("asInt").and_then(Value::as_str).and_then(|text| text.trim().parse::<i64>().ok());
+            if let Some(number) = parsed {
+                point["asInt"] = Value::from(number);
+            }
+        }
+    }
+    Some(metric)
 }
 
 /// A record (or metric) that could not be read, and how many records it stands for.
@@ -200,4 +229,32 @@ fn lenient_attributes(value: &Value) -> (Vec<KeyValue>, Vec<String>) {
         }
     }
     (attributes, unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+
+    use super::*;
+
+    fn first_point_value(body: &str) -> Option<Number> {
+        let request = decode_metrics(body.as_bytes()).unwrap();
+        match &request.groups[0].items[0].item.data {
+            Some(Data::Sum(sum)) => sum.data_points[0].value,
+            Some(Data::Gauge(gauge)) => gauge.data_points[0].value,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_as_int_point_written_as_the_spec_says_keeps_its_value() {
+        // issue 8's bad-input table: `"asInt": "7"` (the collector's OTLP/JSON) was read as a point without a value.
+        let sum = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"dataPoints":[{"asInt":"7"}]}}]}]}]}"#;
+        assert_eq!(first_point_value(sum), Some(Number::AsInt(7)));
+        let gauge = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","gauge":{"dataPoints":[{"asInt":-3}]}}]}]}]}"#;
+        assert_eq!(first_point_value(gauge), Some(Number::AsInt(-3)));
+        let not_a_number = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"dataPoints":[{"asInt":"x"}]}}]}]}]}"#;
+        assert_eq!(first_point_value(not_a_number), None, "still a point without a value, rejected in reshaping");
+    }
 }
