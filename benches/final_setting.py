@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -33,9 +34,20 @@ ASSESSMENT = REPO / "tests" / "fixtures" / "assessment"
 DB = storage.OURS_DB
 
 
+def readme_queries() -> list[tuple[str, str]]:
+    """The ```sql blocks of README.md's "First query" step, verbatim, labelled by their GROUP BY."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### 6. First query"):]
+    section = section[: section.index("\n### ", 1)]
+    blocks = re.findall(r"```sql\n(.*?)```", section, re.S)
+    assert blocks, "README.md's first-query step has no SQL"
+    label = lambda block: re.search(r"GROUP BY [^\n]*", block).group(0)  # noqa: E731
+    return [(label(block), block) for block in blocks]
+
+
 def queries(workflow: str) -> dict[str, str]:
     """Label → SQL, run in database DB. The assessment's files verbatim (the per-stage query without its FORMAT
-    clause, its `${WORKFLOW_ID}` filled in), and the examples README.md shows."""
+    clause, its `${WORKFLOW_ID}` filled in), and the queries README.md's first-query step shows."""
     assessment = {
         "assessment: workflow_summary body": (ASSESSMENT / "view_workflow_summary.sql").read_text(),
         "assessment: stage_performance body": (ASSESSMENT / "view_stage_performance.sql").read_text(),
@@ -46,15 +58,7 @@ def queries(workflow: str) -> dict[str, str]:
         .replace("FORMAT JSON", ""),
         "assessment: latest 5 api_requests": (ASSESSMENT / "latest_api_requests.sql").read_text(),
     }
-    readme = {
-        "README: cost per workflow, top 10": "SELECT workflow_id, round(sum(cost_usd), 4) AS cost_usd, count() AS "
-        "requests FROM otel_api_request_events GROUP BY workflow_id ORDER BY cost_usd DESC LIMIT 10",
-        "README: one workflow by stage and agent": "SELECT stage, agent, sum(input_tokens) AS input, "
-        "sum(output_tokens) AS output, round(sum(cost_usd), 4) AS cost_usd FROM otel_api_request_events "
-        f"WHERE workflow_id = '{workflow}' GROUP BY stage, agent ORDER BY cost_usd DESC",
-        "README: spend per day": "SELECT toDate(timestamp) AS day, round(sum(cost_usd), 2) AS cost_usd "
-        "FROM otel_api_request_events GROUP BY day ORDER BY day",
-    }
+    readme = {f"README: {label}": sql for label, sql in readme_queries()}
     return {**readme, **assessment}
 
 
