@@ -6,8 +6,11 @@ PYTHON       ?= python3
 VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
+# Rotel (PyPI `rotel`, a Rust OTel collector with a ClickHouse exporter), compared with in `make bench`; its own
+# venv, never the test venv.
+ROTEL_VENV   := .cache/rotel-venv-0.0.1a15
 
-.PHONY: test deps venv claude collector unit python-tests bench lint clean
+.PHONY: test deps venv claude collector rotel unit python-tests bench lint clean
 
 test: deps python-tests
 	cargo build --benches --examples
@@ -33,6 +36,13 @@ $(CLAUDE_BIN):
 collector:
 	tests/support/build_collector.sh >/dev/null
 
+rotel: $(ROTEL_VENV)/.installed
+
+$(ROTEL_VENV)/.installed:
+	$(PYTHON) -m venv $(ROTEL_VENV)
+	$(ROTEL_VENV)/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
+	touch $@
+
 # The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
 python-tests: venv
 	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
@@ -40,9 +50,10 @@ python-tests: venv
 unit:
 	cargo test --lib
 
-bench: deps
+bench: deps rotel
 	cargo bench --bench pipeline
 	cargo run --release --example bench_end_to_end
+	cargo run --release --example bench_commits
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
 
