@@ -15,10 +15,12 @@
 //!   `make rotel`), `--exporter clickhouse` with its defaults (async insert, 200 ms batch timeout), writing
 //!   `otel_logs` of a table this program creates with the exporter's column list.
 //! - Load: `concurrency` gRPC clients (one channel each), closed loop for `BENCH_SECS` s, each request 500
-//!   distinct records (benches/workload.rs). A request is sampled for freshness at most every 250 ms: from its
-//!   send, ClickHouse is polled every 50 ms until all its records are visible.
-//! - After the load, `BENCH_SETTLE_SECS` s of quiet, then records stored are counted (otel_events, or otel_logs).
-//!   stored/s = stored / (first send → last answer); lost = acknowledged − stored (never below 0).
+//!   distinct records (benches/workload.rs). A request is sampled for freshness at most every 250 ms; one poller
+//!   asks ClickHouse every 200 ms (one query for all pending samples) which sampled requests are fully visible:
+//!   freshness = send → first poll that sees all its records (200 ms resolution).
+//! - After the load, records stored are counted (otel_events, or otel_logs) every 250 ms until the count stops
+//!   growing for 2 s (at most `BENCH_SETTLE_SECS` s). stored/s = stored / (first send → last growth of the count,
+//!   or the last answer if later); lost = acknowledged − stored (never below 0).
 //! - INSERTs/s per table: parts of level 0 (one per INSERT, or per async-insert flush) in system.parts over the
 //!   load time, the busiest table; for tokenledger also its own `tokenledger_inserts_total`.
 
@@ -104,7 +106,10 @@ struct Bench {
 struct Run {
     acked: u64,
     stored: u64,
+    /// First send → last answer.
     elapsed: f64,
+    /// First send → the last row stored (the count stopped growing).
+    stored_elapsed: f64,
     failed: u64,
     freshness: Vec<f64>,
     unseen: u64,
@@ -188,17 +193,19 @@ impl Bench {
     }
 
     /// Records of `[offset, offset + records)` visible.
-    async fn visible(&self, system: System, database: &str, offset: u64) -> Result<u64> {
-        let end = offset + self.records as u64;
-        let sql = match system {
-            System::Rotel => format!(
-                "SELECT count() FROM {database}.otel_logs WHERE toUInt64OrZero(LogAttributes['event.sequence']) \
-                 BETWEEN {offset} AND {}",
-                end - 1
-            ),
-            _ => format!("SELECT count() FROM {database}.otel_events WHERE event_sequence >= {offset} AND event_sequence < {end}"),
+    /// Which of the requests `keys` (offset / records) have all their records visible, in one query.
+    async fn visible(&self, system: System, database: &str, keys: &[u64]) -> Result<Vec<u64>> {
+        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let (sequence, table) = match system {
+            System::Rotel => ("toUInt64OrZero(LogAttributes['event.sequence'])", "otel_logs"),
+            _ => ("event_sequence", "otel_events"),
         };
-        Ok(self.admin.query(&sql).fetch_one::<u64>().await?)
+        let sql = format!(
+            "SELECT k FROM (SELECT intDiv({sequence}, {records}) AS k, count() AS n FROM {database}.{table} \
+             WHERE k IN ({list}) GROUP BY k) WHERE n >= {records}",
+            records = self.records
+        );
+        Ok(self.admin.query(&sql).fetch_all::<u64>().await?)
     }
 
     async fn stored(&self, system: System, database: &str) -> Result<u64> {
@@ -211,15 +218,16 @@ impl Bench {
         let (endpoint, admin, proc) = self.start(system, &database).await?;
         let acked = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let samples = Arc::new(Mutex::new(Vec::<tokio::task::JoinHandle<Option<f64>>>::new()));
+        // Sampled requests (offset / records, send time); one poller sees them become visible.
+        let samples = Arc::new(Mutex::new(Vec::<(u64, Instant)>::new()));
         let last_sample = Arc::new(Mutex::new(Instant::now() - Duration::from_secs(1)));
         let start = Instant::now();
         let stop = start + Duration::from_secs_f64(self.secs);
         let mut senders = Vec::new();
         for _ in 0..concurrency {
             let mut client = LogsServiceClient::connect(endpoint.clone()).await?.max_decoding_message_size(64 << 20);
-            let (bench, acked, failed, samples, last_sample, database) =
-                (self.clone(), acked.clone(), failed.clone(), samples.clone(), last_sample.clone(), database.clone());
+            let (bench, acked, failed, samples, last_sample) =
+                (self.clone(), acked.clone(), failed.clone(), samples.clone(), last_sample.clone());
             senders.push(tokio::spawn(async move {
                 while Instant::now() < stop {
                     let offset = bench.next_offset.fetch_add(bench.records as u64, Ordering::Relaxed);
@@ -229,34 +237,49 @@ impl Bench {
                         Ok(_) => acked.fetch_add(bench.records as u64, Ordering::Relaxed),
                         Err(_) => failed.fetch_add(1, Ordering::Relaxed),
                     };
-                    let sample = {
-                        let mut last = last_sample.lock().unwrap();
-                        let due = sent.duration_since(*last) >= Duration::from_millis(250);
-                        if due {
-                            *last = sent;
-                        }
-                        due
-                    };
-                    if sample {
-                        let (bench, database) = (bench.clone(), database.clone());
-                        samples.lock().unwrap().push(tokio::spawn(async move {
-                            let give_up = sent + Duration::from_secs(30);
-                            while Instant::now() < give_up {
-                                if bench.visible(system, &database, offset).await.ok()? >= bench.records as u64 {
-                                    return Some(sent.elapsed().as_secs_f64());
-                                }
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                            None
-                        }));
+                    let mut last = last_sample.lock().unwrap();
+                    if sent.duration_since(*last) >= Duration::from_millis(250) {
+                        *last = sent;
+                        samples.lock().unwrap().push((offset / bench.records as u64, sent));
                     }
                 }
             }));
         }
+        let poller = {
+            let (bench, samples, database) = (self.clone(), samples.clone(), database.clone());
+            let done = Arc::new(Mutex::new(false));
+            let stop_polling = done.clone();
+            let task = tokio::spawn(async move {
+                let mut seen: BTreeMap<u64, f64> = BTreeMap::new();
+                let give_up = stop + Duration::from_secs_f64(bench.settle + 5.0);
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let pending: Vec<(u64, Instant)> =
+                        samples.lock().unwrap().iter().filter(|(k, _)| !seen.contains_key(k)).copied().collect();
+                    let finished = *done.lock().unwrap();
+                    if (pending.is_empty() && finished) || Instant::now() > give_up {
+                        let total = samples.lock().unwrap().len();
+                        return (seen.into_values().collect::<Vec<_>>(), (total - pending.len().min(total)) as u64, pending.len() as u64);
+                    }
+                    if pending.is_empty() {
+                        continue;
+                    }
+                    let keys: Vec<u64> = pending.iter().map(|(k, _)| *k).collect();
+                    if let Ok(full) = bench.visible(system, &database, &keys).await {
+                        let now = Instant::now();
+                        for (key, sent) in pending.iter().filter(|(k, _)| full.contains(k)) {
+                            seen.insert(*key, now.duration_since(*sent).as_secs_f64());
+                        }
+                    }
+                }
+            });
+            (task, stop_polling)
+        };
         for sender in senders {
             sender.await?;
         }
         let elapsed = start.elapsed().as_secs_f64();
+        *poller.1.lock().unwrap() = true;
         let inserts_per_sec = match &admin {
             Some(admin) => inserts(&reqwest::get(format!("{admin}/metrics")).await?.text().await?)
                 .into_iter()
@@ -264,30 +287,37 @@ impl Bench {
                 .collect(),
             None => BTreeMap::new(),
         };
-        tokio::time::sleep(Duration::from_secs_f64(self.settle)).await;
-        let stored = self.stored(system, &database).await?;
-        let handles = std::mem::take(&mut *samples.lock().unwrap());
-        let mut freshness = Vec::new();
-        let mut unseen = 0;
-        for handle in handles {
-            match handle.await? {
-                Some(seconds) => freshness.push(seconds),
-                None => unseen += 1,
+        // Settle: count until the number stops growing for 2 s (at most `settle` s after the load).
+        let mut stored = self.stored(system, &database).await?;
+        let mut last_growth = Instant::now();
+        let settle_end = Instant::now() + Duration::from_secs_f64(self.settle);
+        while Instant::now() < settle_end && last_growth.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.stored(system, &database).await?;
+            if now != stored {
+                stored = now;
+                last_growth = Instant::now();
             }
         }
-        let parts: Vec<(String, u64)> = self
+        // Until the last row was stored (for a relay acknowledging after commit, the last answer).
+        let stored_elapsed = if stored > 0 { elapsed.max(last_growth.duration_since(start).as_secs_f64()) } else { elapsed };
+        let (freshness, _, unseen) = poller.0.await?;
+        let parts: Vec<(String, u64, u64)> = self
             .admin
             .query(&format!(
-                "SELECT table, count() FROM system.parts WHERE database = '{database}' AND level = 0 GROUP BY table"
+                "SELECT table, countIf(level = 0), count() FROM system.parts WHERE database = '{database}' GROUP BY table"
             ))
             .fetch_all()
             .await?;
+        eprintln!("bench: parts (table, level 0, all): {parts:?}");
+        let parts: Vec<(String, u64)> = parts.into_iter().map(|(t, l0, _)| (t, l0)).collect();
         drop(proc);
         let _ = self.admin.query(&format!("DROP DATABASE IF EXISTS {database}")).execute().await;
         Ok(Run {
             acked: acked.load(Ordering::Relaxed),
             stored,
             elapsed,
+            stored_elapsed,
             failed: failed.load(Ordering::Relaxed),
             freshness,
             unseen,
@@ -425,7 +455,7 @@ async fn run() -> Result<String> {
                 eprintln!(
                     "bench: rep {rep} {c:>2} senders {:<45} stored {:>8.0}/s acked {} stored {} lost {} p99 {:.3} s (load {})",
                     system.name(),
-                    run.stored as f64 / run.elapsed,
+                    run.stored as f64 / run.stored_elapsed,
                     run.acked,
                     run.stored,
                     run.acked.saturating_sub(run.stored),
@@ -445,7 +475,7 @@ async fn run() -> Result<String> {
     let _ = writeln!(w, "Each cell: median [min–max] over {reps} runs.\n");
     let _ = writeln!(
         w,
-        "| senders | system | stored records/s | acknowledged − stored (lost) | failed requests | freshness p99 (s) | freshness p50 (s) | INSERTs/s, busiest table (level-0 parts) | tokenledger's INSERTs/s per table |\n|---|---|---|---|---|---|---|---|---|"
+        "| senders | system | stored records/s | acknowledged records/s | acknowledged − stored (lost) | failed requests | freshness p99 (s) | freshness p50 (s) | INSERTs/s, busiest table (level-0 parts) | tokenledger's INSERTs/s per table |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for ((c, system), runs) in &runs {
         let f = |g: &dyn Fn(&Run) -> f64, d: usize| spread(&runs.iter().map(g).collect::<Vec<_>>(), d);
@@ -456,9 +486,10 @@ async fn run() -> Result<String> {
         let unseen: u64 = runs.iter().map(|r| r.unseen).sum();
         let _ = writeln!(
             w,
-            "| {c} | {} | {} | {} | {} | {}{} | {} | {} | {} |",
+            "| {c} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} |",
             system.name(),
-            f(&|r| r.stored as f64 / r.elapsed, 0),
+            f(&|r| r.stored as f64 / r.stored_elapsed, 0),
+            f(&|r| r.acked as f64 / r.elapsed, 0),
             f(&|r| r.acked.saturating_sub(r.stored) as f64, 0),
             f(&|r| r.failed as f64, 0),
             f(&|r| percentile(&r.freshness, 0.99), 3),
