@@ -259,7 +259,11 @@ impl Bench {
                     let finished = *done.lock().unwrap();
                     if (pending.is_empty() && finished) || Instant::now() > give_up {
                         let total = samples.lock().unwrap().len();
-                        return (seen.into_values().collect::<Vec<_>>(), (total - pending.len().min(total)) as u64, pending.len() as u64);
+                        return (
+                            seen.into_values().collect::<Vec<_>>(),
+                            (total - pending.len().min(total)) as u64,
+                            pending.len() as u64,
+                        );
                     }
                     if pending.is_empty() {
                         continue;
@@ -300,7 +304,8 @@ impl Bench {
             }
         }
         // Until the last row was stored (for a relay acknowledging after commit, the last answer).
-        let stored_elapsed = if stored > 0 { elapsed.max(last_growth.duration_since(start).as_secs_f64()) } else { elapsed };
+        let stored_elapsed =
+            if stored > 0 { elapsed.max(last_growth.duration_since(start).as_secs_f64()) } else { elapsed };
         let (freshness, _, unseen) = poller.0.await?;
         let parts: Vec<(String, u64, u64)> = self
             .admin
