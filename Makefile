@@ -7,12 +7,15 @@ PYTHON       ?= python3
 VENV         := .venv
 VENV_PY      := $(VENV)/bin/python
 CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
+# Rotel (PyPI `rotel`, a Rust OTel collector with a ClickHouse exporter), compared with in `make bench`; its own
+# venv, never the test venv.
+ROTEL_VENV   := .cache/rotel-venv-0.0.1a15
 # docker compose's own loader (compose-go), for tests/stack_files.rs: built from the Go module proxy, cached.
 COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium unit python-tests release bench fuzz lint clean
+.PHONY: test deps venv claude collector compose-check chromium rotel unit python-tests release bench fuzz lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
@@ -47,6 +50,13 @@ compose-check: $(COMPOSE_CHECK)
 $(COMPOSE_CHECK): tests/compose_check/main.go tests/compose_check/go.mod tests/compose_check/go.sum
 	cd tests/compose_check && $(GO_ENV) go build -o $(CURDIR)/$(COMPOSE_CHECK) .
 
+rotel: $(ROTEL_VENV)/.installed
+
+$(ROTEL_VENV)/.installed:
+	$(PYTHON) -m venv $(ROTEL_VENV)
+	$(ROTEL_VENV)/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
+	touch $@
+
 # The chdb HTTP front's own tests (it is test infrastructure, so it is tested too).
 python-tests: venv
 	$(VENV_PY) -m unittest discover -s tests/support -p 'test_*.py'
@@ -59,9 +69,10 @@ release:
 unit:
 	cargo test --lib
 
-bench: deps
+bench: deps rotel
 	cargo bench --bench pipeline
 	cargo run --release --example bench_end_to_end
+	cargo run --release --example bench_commits
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
 

@@ -105,8 +105,14 @@ pub struct BatchConfig {
     pub max_rows: usize,
     /// ... or this many bytes (estimated) waiting.
     pub max_bytes: usize,
-    /// ... or its oldest row has waited this long (milliseconds).
+    /// ... or no rows have arrived for this long (milliseconds): the senders whose rows are in are waiting for
+    /// their answer, so the insert is sent at once. 0 turns the early commit off.
+    pub idle_ms: u64,
+    /// ... or, at the latest, its oldest row has waited this long (milliseconds): the bound under sustained load.
     pub max_delay_ms: u64,
+    /// Most inserts per table per second, whatever ended them; an insert due sooner waits and gathers the rows
+    /// arriving meanwhile. 0: unbounded.
+    pub max_inserts_per_sec: u32,
     /// Rows accepted but not yet committed, over all tables; past it requests get 503 / UNAVAILABLE.
     pub max_pending_rows: usize,
 }
@@ -321,7 +327,15 @@ impl Default for AdminConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { max_rows: 20_000, max_bytes: 16 * 1024 * 1024, max_delay_ms: 500, max_pending_rows: 200_000 }
+        BatchConfig {
+            max_rows: 20_000,
+            max_bytes: 16 * 1024 * 1024,
+            idle_ms: 20,
+            max_delay_ms: 500,
+            // ClickHouse's own adaptive async inserts flush a buffer every 50-200 ms (5-20 parts/s per table).
+            max_inserts_per_sec: 10,
+            max_pending_rows: 200_000,
+        }
     }
 }
 
@@ -439,6 +453,11 @@ impl BatchConfig {
     /// `max_delay_ms` as a Duration.
     pub fn max_delay(&self) -> Duration {
         Duration::from_millis(self.max_delay_ms)
+    }
+
+    /// `idle_ms` as a Duration; None when 0 (no early commit).
+    pub fn idle(&self) -> Option<Duration> {
+        (self.idle_ms > 0).then(|| Duration::from_millis(self.idle_ms))
     }
 }
 

@@ -20,6 +20,9 @@ pub mod names {
     pub const ROWS_INSERTED: &str = "tokenledger_rows_inserted_total";
     /// Insert duration in seconds, by `table`.
     pub const INSERT_SECONDS: &str = "tokenledger_insert_duration_seconds";
+    /// INSERTs committed (ended), by `table` and `trigger` (rows | bytes | idle | delay | shutdown); its rate
+    /// per table is bounded by `batch.max_inserts_per_sec`.
+    pub const INSERTS: &str = "tokenledger_inserts_total";
     /// Rows per insert, by `table`.
     pub const BATCH_ROWS: &str = "tokenledger_batch_rows";
     /// Errors, by `kind`.

@@ -4,18 +4,21 @@
 //! The INSERT starts with the first rows that arrive and stays open while more come: each request's rows are
 //! serialized (RowBinary, LZ4) and sent to ClickHouse as they arrive, so rows waiting for their commit cost a
 //! compressed buffer, not structs in memory. The INSERT is ended (committed) when it reaches `max_rows` or
-//! `max_bytes`, or when its first rows have waited `max_delay`; only then are the requests in it answered. The
-//! commit runs in the background (at most [`MAX_COMMITTING`] per table) while the next INSERT fills, so a slow
+//! `max_bytes`, when no rows have arrived for `idle`, or when its first rows have waited `max_delay`, and never
+//! sooner after the table's previous commit than `max_inserts_per_sec` allows ([`CommitPolicy`]); only then are
+//! the requests in it answered. The commit runs in the background (at most [`MAX_COMMITTING`] per table) while the next INSERT fills, so a slow
 //! ClickHouse does not leave rows queued as structs. A failed INSERT commits nothing and fails every request in
 //! it: they answer with a retryable error, and the senders retry. When every handle is dropped the task ends the
 //! open INSERT, waits for the commits under way, and stops.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clickhouse::insert::Insert;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use super::commit_policy::{CommitPolicy, Trigger};
 use super::error::SinkError;
 use crate::reshape::rows::Table;
 use crate::telemetry::names;
@@ -29,6 +32,10 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Longest wait of the first rows of an INSERT.
     pub max_delay: Duration,
+    /// Quiet time (no rows arriving) that commits an INSERT early; None: only the limits above end one.
+    pub idle: Option<Duration>,
+    /// Most INSERTs of one table committed per second; 0: unbounded.
+    pub max_inserts_per_sec: u32,
     /// Longest a send or the final commit may take before the INSERT counts as failed.
     pub insert_timeout: Duration,
 }
@@ -64,6 +71,7 @@ struct Open<T> {
     rows: usize,
     bytes: usize,
     started: Instant,
+    last_rows: Instant,
     waiting: Vec<Done>,
 }
 
@@ -71,6 +79,7 @@ struct Open<T> {
 pub struct Batcher<T> {
     client: clickhouse::Client,
     limits: Limits,
+    policy: CommitPolicy,
     open: Option<Open<T>>,
     committing: JoinSet<()>,
 }
@@ -79,24 +88,24 @@ impl<T: Table> Batcher<T> {
     /// Spawns the task for table `T::TABLE` onto `tasks`.
     pub fn spawn(tasks: &mut JoinSet<()>, client: clickhouse::Client, limits: Limits) -> BatcherHandle<T> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tasks.spawn(Batcher { client, limits, open: None, committing: JoinSet::new() }.run(receiver));
+        let policy = CommitPolicy::new(limits.idle, limits.max_delay, limits.max_inserts_per_sec);
+        tasks.spawn(Batcher { client, limits, policy, open: None, committing: JoinSet::new() }.run(receiver));
         BatcherHandle { sender }
     }
 
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Submission<T>>) {
         loop {
-            let deadline =
-                self.open.as_ref().map(|o| tokio::time::Instant::from_std(o.started + self.limits.max_delay));
+            let deadline = self.open.as_ref().map(|o| self.policy.deadline(o.started, o.last_rows));
             tokio::select! {
                 submission = receiver.recv() => match submission {
                     Some(submission) => self.add(submission).await,
                     None => {
-                        self.commit().await;
+                        self.commit(Trigger::Shutdown).await;
                         while self.committing.join_next().await.is_some() {}
                         return;
                     }
                 },
-                _ = sleep_until(deadline) => self.commit().await,
+                trigger = sleep_until(deadline) => self.commit(trigger).await,
             }
         }
     }
@@ -114,9 +123,12 @@ impl<T: Table> Batcher<T> {
         let Some(open) = self.open.as_mut() else { return };
         open.rows += rows.len();
         open.bytes += bytes;
+        open.last_rows = Instant::now();
         open.waiting.push(done);
-        if open.rows >= self.limits.max_rows || open.bytes >= self.limits.max_bytes {
-            self.commit().await;
+        if open.rows >= self.limits.max_rows {
+            self.commit(Trigger::Rows).await;
+        } else if open.bytes >= self.limits.max_bytes {
+            self.commit(Trigger::Bytes).await;
         }
     }
 
@@ -127,7 +139,8 @@ impl<T: Table> Batcher<T> {
                 .await
                 .map_err(|_| SinkError::Timeout(self.limits.insert_timeout))??
                 .with_timeouts(timeout, timeout);
-            self.open = Some(Open { insert, rows: 0, bytes: 0, started: Instant::now(), waiting: Vec::new() });
+            let now = Instant::now();
+            self.open = Some(Open { insert, rows: 0, bytes: 0, started: now, last_rows: now, waiting: Vec::new() });
         }
         let Some(open) = self.open.as_mut() else { return Ok(()) };
         for row in rows {
@@ -136,19 +149,23 @@ impl<T: Table> Batcher<T> {
         Ok(())
     }
 
-    /// Ends the open INSERT in the background; its requests are answered when the commit is done.
-    async fn commit(&mut self) {
+    /// Ends the open INSERT in the background at its slot (now, or when the rate allows); its requests are
+    /// answered when the commit is done. No new rows join it: the next rows open the next INSERT.
+    async fn commit(&mut self, trigger: Trigger) {
         let Some(open) = self.open.take() else { return };
         while self.committing.len() >= MAX_COMMITTING {
             self.committing.join_next().await;
         }
-        self.committing.spawn(finish(open));
+        let slot = self.policy.reserve(Instant::now());
+        self.committing.spawn(finish(open, slot, trigger));
     }
 }
 
-/// Commits an INSERT and answers the requests in it.
-async fn finish<T: Table>(open: Open<T>) {
+/// Commits an INSERT at `slot` and answers the requests in it.
+async fn finish<T: Table>(open: Open<T>, slot: Instant, trigger: Trigger) {
     let table = T::TABLE;
+    tokio::time::sleep_until(slot).await;
+    metrics::counter!(names::INSERTS, "table" => table, "trigger" => trigger.label()).increment(1);
     let started = Instant::now();
     let result = open.insert.end().await.map_err(SinkError::from);
     metrics::histogram!(names::INSERT_SECONDS, "table" => table).record(started.elapsed().as_secs_f64());
@@ -174,9 +191,12 @@ fn fail(table: &'static str, error: SinkError, waiting: impl IntoIterator<Item =
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<(Instant, Trigger)>) -> Trigger {
     match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        Some((deadline, trigger)) => {
+            tokio::time::sleep_until(deadline).await;
+            trigger
+        }
         None => std::future::pending().await,
     }
 }

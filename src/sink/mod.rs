@@ -1,12 +1,13 @@
 //! The sink: rows → ClickHouse in bulk, and an answer for each request only once its rows are committed.
 //!
 //! Each table has a [`batcher`] task that streams the rows of many requests into one INSERT, committed by rows,
-//! bytes or delay. [`Sink::write`] hands a request's rows to the batchers and waits for their commits, so an OTLP
+//! bytes, a quiet input or delay, at a bounded rate ([`commit_policy`]). [`Sink::write`] hands a request's rows to the batchers and waits for their commits, so an OTLP
 //! success means the data is in ClickHouse. Rows waiting anywhere are bounded by `batch.max_pending_rows`; past
 //! it, requests are refused at once with a retryable error and the sender's retry queue holds the data.
 
 pub mod batcher;
 pub mod client;
+pub mod commit_policy;
 pub mod cost;
 pub mod dedup;
 pub mod error;
@@ -73,6 +74,8 @@ impl Sink {
             max_rows: batch.max_rows,
             max_bytes: batch.max_bytes,
             max_delay: batch.max_delay(),
+            idle: batch.idle(),
+            max_inserts_per_sec: batch.max_inserts_per_sec,
             insert_timeout: Duration::from_secs(clickhouse.insert_timeout_secs),
         };
         let mut tasks = JoinSet::new();
