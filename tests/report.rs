@@ -134,15 +134,28 @@ async fn a_three_stage_workflow_reports_per_stage_what_the_cli_reported() {
     let mut expected: BTreeMap<String, StageExpected> = BTreeMap::new();
     let mut served_total = 0;
     for step in steps() {
+        // Each step is started as a user starts it: `tokenledger run`, whose config points Claude Code at the
+        // relay (the endpoint the CLI would otherwise have is unreachable, so rows arrive only through it).
         let endpoint = if step.protocol == OtlpProtocol::Grpc { relay.grpc } else { relay.http };
-        let mut attributes = vec![("workflow_id", workflow_id.as_str()), ("workflow_path", "full")];
+        let config_file = workdir.path().join(format!("tokenledger-{}.toml", step.agent));
+        std::fs::write(
+            &config_file,
+            format!(
+                "[claude_telemetry]\nendpoint = \"http://{endpoint}\"\nprotocol = \"{}\"\n\
+                 logs_export_interval_ms = 500\nmetric_export_interval_ms = 1000\n",
+                step.protocol.env_value()
+            ),
+        )
+        .unwrap();
+        let mut launcher = vec![bin(), "--config".into(), config_file.display().to_string(), "run".into()];
+        launcher.extend(["--workflow".into(), workflow_id.clone(), "--path".into(), "full".into()]);
         if let Some(stage) = step.stage {
-            attributes.push(("stage", stage));
+            launcher.extend(["--stage".into(), stage.to_string()]);
         }
-        attributes.push(("agent", step.agent));
-        let run = ClaudeRun::new(&cli, workdir.path(), &fake, step.protocol, endpoint, step.model, step.prompt)
-            .resource_attributes(&attributes)
-            .log_tool_details()
+        launcher.extend(["--agent".into(), step.agent.to_string(), "--".into()]);
+        let unreachable: std::net::SocketAddr = ([127, 0, 0, 1], 9).into();
+        let run = ClaudeRun::new(&cli, workdir.path(), &fake, step.protocol, unreachable, step.model, step.prompt)
+            .launched_by(launcher)
             .run()
             .await;
         let served = fake.requests_of_session(&run.result.session_id).await;
