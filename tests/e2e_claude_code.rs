@@ -25,17 +25,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::AddAssign;
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
 use serde::Deserialize;
 use support::claude::{self, ClaudeRun, CliResult, FakeAnthropic, FinishedRun, OtlpProtocol, ServedRequest};
 use support::clickhouse::{fresh_database, ModelCost, TestDb};
+use support::figures::{costs_equal, Figures};
 use support::relay::TestRelay;
-
-/// Costs are the CLI's doubles, summed in another order: equal within this relative tolerance.
-const COST_TOLERANCE: f64 = 1e-9;
 
 /// How long the rows may take to show up once the last CLI has exited. They are normally there already: the CLI
 /// flushes its telemetry before it exits and the relay answers an export only once its rows are committed.
@@ -222,46 +219,6 @@ struct Attribution {
     stage: String,
     agent: String,
     model: String,
-}
-
-/// Request count, tokens and cost of a group of api_request events.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Figures {
-    requests: u64,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_creation_tokens: u64,
-    cost_usd: f64,
-}
-
-impl AddAssign for Figures {
-    fn add_assign(&mut self, other: Figures) {
-        self.requests += other.requests;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
-        self.cache_creation_tokens += other.cache_creation_tokens;
-        self.cost_usd += other.cost_usd;
-    }
-}
-
-impl Figures {
-    fn matches(&self, other: &Figures) -> bool {
-        (self.requests, self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_creation_tokens)
-            == (
-                other.requests,
-                other.input_tokens,
-                other.output_tokens,
-                other.cache_read_tokens,
-                other.cache_creation_tokens,
-            )
-            && costs_equal(self.cost_usd, other.cost_usd)
-    }
-}
-
-fn costs_equal(a: f64, b: f64) -> bool {
-    (a - b).abs() <= COST_TOLERANCE * a.abs().max(b.abs())
 }
 
 /// A served request's usage as the four token counts, in the order of [`Figures`].

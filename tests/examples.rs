@@ -22,10 +22,10 @@ use clickhouse::Row;
 use serde::Deserialize;
 use support::claude::{self, CliResult, FakeAnthropic, ServedRequest};
 use support::clickhouse::{fresh_database, TestDb};
+use support::figures::costs_equal;
 use support::relay::TestRelay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenledger");
-const COST_TOLERANCE: f64 = 1e-9;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -128,7 +128,7 @@ fn assert_figures(what: &str, got: &BTreeMap<String, Figures>, want: &BTreeMap<S
         let g = &got[key];
         assert_eq!((g.requests, g.tokens), (w.requests, w.tokens), "{what} {key}: requests and tokens");
         if with_cost {
-            let close = (g.cost_usd - w.cost_usd).abs() <= COST_TOLERANCE * g.cost_usd.abs().max(w.cost_usd.abs());
+            let close = costs_equal(g.cost_usd, w.cost_usd);
             assert!(close, "{what} {key}: cost {} vs the CLI's {}", g.cost_usd, w.cost_usd);
         }
     }
@@ -359,7 +359,7 @@ async fn the_master_agent_s_subagents_land_under_the_stages_their_names_map_to()
     assert_figures("/develop", &got, &want, false);
     let cost: f64 = got.values().map(|f| f.cost_usd).sum();
     assert!(
-        (cost - result.total_cost_usd).abs() <= COST_TOLERANCE * cost.max(result.total_cost_usd),
+        costs_equal(cost, result.total_cost_usd),
         "the workflow's cost {cost} vs the CLI's total_cost_usd {}",
         result.total_cost_usd
     );

@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::claude::{self, ClaudeRun, FakeAnthropic, OtlpProtocol, ServedRequest};
 use support::clickhouse::{fresh_database, TestDb};
+use support::figures::costs_equal;
 
 /// The binary under test: cargo's, or TEST_TOKENLEDGER_BIN (a copy, when several worktrees share one target dir).
 fn bin() -> String {
     std::env::var("TEST_TOKENLEDGER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tokenledger").to_string())
 }
-const COST_TOLERANCE: f64 = 1e-9;
 
 /// Runs `tokenledger ARGS` against `url`/`database`, in a scratch directory (no ./tokenledger.toml).
 fn tokenledger(url: &str, database: &str, args: &[&str]) -> Output {
@@ -48,10 +48,6 @@ fn report_json(db: &TestDb, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("report JSON ({e}):\n{}", String::from_utf8_lossy(&output.stdout));
     })
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= COST_TOLERANCE * a.abs().max(b.abs())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -180,7 +176,7 @@ async fn a_three_stage_workflow_reports_per_stage_what_the_cli_reported() {
         assert_eq!(stage["requests"].as_u64(), Some(want.requests), "{name} requests: {stage}");
         assert_eq!(got_tokens, want.tokens, "{name} tokens (input, output, cache read, cache creation)");
         let cost = stage["cost_usd"].as_f64().unwrap();
-        assert!(close(cost, want.cost_usd), "{name} cost {cost} vs the CLI's {}", want.cost_usd);
+        assert!(costs_equal(cost, want.cost_usd), "{name} cost {cost} vs the CLI's {}", want.cost_usd);
         let models: Vec<&str> = stage["models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
         assert_eq!(models, want.models.iter().map(String::as_str).collect::<Vec<_>>(), "{name} models");
         assert_eq!(stage["tool_calls"].as_u64(), Some(want.tool_calls), "{name} tool calls: {stage}");
@@ -197,7 +193,7 @@ async fn a_three_stage_workflow_reports_per_stage_what_the_cli_reported() {
     let reviewer = report["agents"].as_array().unwrap().iter().find(|a| a["agent"] == REVIEWER).expect("reviewer");
     assert_eq!(reviewer["stages"], serde_json::json!(["review"]));
     let total_cost: f64 = expected.values().map(|e| e.cost_usd).sum();
-    assert!(close(report["totals"]["cost_usd"].as_f64().unwrap(), total_cost), "{}", report["totals"]);
+    assert!(costs_equal(report["totals"]["cost_usd"].as_f64().unwrap(), total_cost), "{}", report["totals"]);
     assert_eq!(report["totals"]["requests"].as_u64(), Some(served_total as u64));
     let check = &report["price_check"];
     assert_eq!((check["flagged"].as_bool(), check["unknown_models"].as_array().map(Vec::len)), (Some(false), Some(0)));
@@ -448,14 +444,14 @@ async fn the_price_check_flags_a_mispriced_workflow_and_lists_unknown_models() {
     let check = &wrong["price_check"];
     assert_eq!(check["flagged"], true, "{check}");
     assert!((check["difference_ratio"].as_f64().unwrap() - 0.05).abs() < 1e-9, "{check}");
-    assert!(close(check["recomputed_cost_usd"].as_f64().unwrap(), right));
+    assert!(costs_equal(check["recomputed_cost_usd"].as_f64().unwrap(), right));
     let right_report = report("wf-right");
     assert_eq!(right_report["price_check"]["flagged"], false, "{}", right_report["price_check"]);
     let unknown = report("wf-unknown");
     let check = &unknown["price_check"];
     assert_eq!(check["unknown_models"], serde_json::json!(["mystery-model"]));
-    assert!(close(check["unknown_models_cost_usd"].as_f64().unwrap(), 0.002));
-    assert!(close(check["recomputed_cost_usd"].as_f64().unwrap(), right), "only the priced model is recomputed");
+    assert!(costs_equal(check["unknown_models_cost_usd"].as_f64().unwrap(), 0.002));
+    assert!(costs_equal(check["recomputed_cost_usd"].as_f64().unwrap(), right), "only the priced model is recomputed");
     assert_eq!(check["flagged"], false);
     assert_eq!(unknown["totals"]["recomputed_cost_usd"], Value::Null, "never priced as zero");
     let mystery = check["models"].as_array().unwrap().iter().find(|m| m["model"] == "mystery-model").unwrap();
@@ -488,7 +484,7 @@ async fn the_price_check_flags_a_mispriced_workflow_and_lists_unknown_models() {
             ("wf-wrong", true, vec![]),
         ]
     );
-    assert!(checked.iter().all(|c| close(c.recomputed_cost_usd, right)), "{checked:?}");
+    assert!(checked.iter().all(|c| costs_equal(c.recomputed_cost_usd, right)), "{checked:?}");
 
     // The top report flags the same workflow.
     let output = tokenledger(&db.url, &db.name, &["--config", config, "report", "--since", "1h", "--format", "json"]);

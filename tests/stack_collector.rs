@@ -17,7 +17,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::AddAssign;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,13 +25,11 @@ use serde::Deserialize;
 use support::claude::{self, ClaudeRun, CliResult, FakeAnthropic, OtlpProtocol, ServedRequest};
 use support::clickhouse::{fresh_database, TestDb};
 use support::collector::{self, eventually, Collector, RETRY_LOG};
+use support::figures::{costs_equal, Figures};
 use support::stack::{self, CollectorEnv};
 
 /// How long the collector, the relay and ClickHouse get for any one step.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Costs are the CLI's doubles summed in another order: equal within this relative tolerance.
-const COST_TOLERANCE: f64 = 1e-9;
 
 /// The custom subagent of the last run; the relay's default config maps it to stage `review`.
 const REVIEWER: &str = "reviewer";
@@ -153,38 +150,6 @@ fn readme_settings_for(grpc_port: u16) -> serde_json::Value {
 
 // ------------------------------------------------------------------------------------------------
 // What ClickHouse must hold
-
-/// Request count, tokens and cost of a group of api_request events.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Figures {
-    requests: u64,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_creation_tokens: u64,
-    cost_usd: f64,
-}
-
-impl AddAssign for Figures {
-    fn add_assign(&mut self, o: Figures) {
-        self.requests += o.requests;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cache_read_tokens += o.cache_read_tokens;
-        self.cache_creation_tokens += o.cache_creation_tokens;
-        self.cost_usd += o.cost_usd;
-    }
-}
-
-impl Figures {
-    fn tokens(&self) -> [u64; 5] {
-        [self.requests, self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_creation_tokens]
-    }
-}
-
-fn costs_equal(a: f64, b: f64) -> bool {
-    (a - b).abs() <= COST_TOLERANCE * a.abs().max(b.abs())
-}
 
 /// Where a request's tokens belong: (workflow_id, stage, agent).
 type Key = (String, String, String);

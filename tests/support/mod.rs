@@ -8,6 +8,7 @@ pub mod clickhouse;
 pub mod clickhouse_users;
 pub mod collector;
 pub mod events;
+pub mod figures;
 pub mod fixtures;
 pub mod otlp_json;
 pub mod relay;
