@@ -213,7 +213,7 @@ pub struct DedupConfig {
     /// rows whose event time is this recent. Covers the collector's retry horizon (300 s) with room to spare.
     pub window_secs: u64,
     /// Most keys remembered over all tables; past half of it a generation rotates early (the window shrinks).
-    /// About 10 bytes each.
+    /// Keys are 8 bytes each in hash sets (the memory this takes is not measured yet).
     pub max_keys: usize,
 }
 
