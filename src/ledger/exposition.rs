@@ -234,7 +234,8 @@ fn render_figures(out: &mut String, figures: &Figures, budgets: &BudgetsConfig) 
 }
 
 fn render_health(out: &mut String, health: &Health) {
-    let mut up = Family::new(names::UP, "gauge", "1 when the last ledger refresh succeeded, 0 when the figures are stale.");
+    let mut up =
+        Family::new(names::UP, "gauge", "1 when the last ledger refresh succeeded, 0 when the figures are stale.");
     up.add(Vec::new(), if health.up { 1.0 } else { 0.0 });
     let mut errors = Family::new(names::REFRESH_ERRORS, "counter", "Failed ledger refreshes.");
     errors.add(Vec::new(), health.errors as f64);

@@ -58,7 +58,7 @@ SELECT workflow_id,
        sum(input_tokens) AS input_tokens,
        sum(cache_read_tokens) AS cache_read_tokens,
        sum(cache_creation_tokens) AS cache_creation_tokens,
-       (SELECT count() FROM active) AS active_workflows
+       toUInt64(ifNull((SELECT count() FROM active), 0)) AS active_workflows
 FROM otel_api_request_events FINAL
 WHERE workflow_id IN (SELECT workflow_id FROM active ORDER BY last_seen DESC, workflow_id LIMIT ?)
 GROUP BY workflow_id
