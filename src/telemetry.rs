@@ -101,10 +101,7 @@ pub fn install_recorder(idle: Duration) -> Result<PrometheusHandle, RecorderErro
                 .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::GAUGE, Some(idle))
                 .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
                 .and_then(|builder| builder.install_recorder())
-                .map(|handle| {
-                    describe();
-                    handle
-                })
+                .inspect(|_| describe())
                 .map_err(|error| RecorderError(error.to_string()))
         })
         .clone()
