@@ -177,11 +177,11 @@ fn render_figures(out: &mut String, figures: &Figures, budgets: &BudgetsConfig) 
         "gauge",
         "Median per-(workflow, stage) cost (USD) of the stage over the median window.",
     );
-    for figure in &figures.team {
-        match figure.kind.as_str() {
-            "spend" => spend.add(vec![("period", figure.name.clone())], figure.value),
-            _ => median.add(vec![("stage", figure.name.clone())], figure.value),
-        }
+    let (day, week) = figures.team.iter().fold((0.0, 0.0), |(d, w), s| (d + s.day_usd, w + s.week_usd));
+    spend.add(vec![("period", "day".into())], day);
+    spend.add(vec![("period", "week".into())], week);
+    for stage in figures.team.iter().filter(|s| !s.stage.is_empty() && s.pairs > 0) {
+        median.add(vec![("stage", stage.stage.clone())], stage.median_usd);
     }
     for (period, usd) in [("day", budgets.daily_usd), ("week", budgets.weekly_usd)] {
         if usd > 0.0 {
@@ -261,7 +261,7 @@ fn render_health(out: &mut String, health: &Health) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::figures::{StageGroup, TeamFigure, WorkflowFigures};
+    use super::super::figures::{StageGroup, StageTotals, WorkflowFigures};
     use super::*;
 
     fn workflow(id: &str, path: &str, cost: f64) -> WorkflowFigures {
@@ -304,8 +304,9 @@ mod tests {
                 group("w2", "", "opus", 0.25, 2, 2),
             ],
             team: vec![
-                TeamFigure { kind: "spend".into(), name: "day".into(), value: 1.75 },
-                TeamFigure { kind: "stage_median".into(), name: "plan".into(), value: 1.5 },
+                StageTotals { stage: "plan".into(), day_usd: 1.5, week_usd: 2.0, median_usd: 1.5, pairs: 1 },
+                StageTotals { stage: "".into(), day_usd: 0.25, week_usd: 0.5, median_usd: 0.0, pairs: 1 },
+                StageTotals { stage: "review".into(), day_usd: 0.0, week_usd: 3.0, median_usd: 0.0, pairs: 0 },
             ],
             omitted: 3,
         };
@@ -323,6 +324,8 @@ mod tests {
         assert!(has(ratio), "{text}");
         assert_eq!(text.matches("tokenledger_ledger_opus_request_ratio{").count(), 2, "one per expectation");
         assert!(has(r#"tokenledger_ledger_spend_usd{period="day"} 1.75"#));
+        assert!(has(r#"tokenledger_ledger_spend_usd{period="week"} 5.5"#), "rows without a stage count as spend");
+        assert_eq!(text.matches("tokenledger_ledger_stage_median_cost_usd{").count(), 1, "no pairs, no median");
         assert!(has(r#"tokenledger_ledger_team_budget_usd{period="week"} 50"#));
         assert!(!text.contains(r#"team_budget_usd{period="day"}"#));
         assert!(has(r#"tokenledger_ledger_stage_median_cost_usd{stage="plan"} 1.5"#));

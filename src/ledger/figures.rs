@@ -40,14 +40,16 @@ impl WorkflowFigures {
 
 // The window keeps the set of workflows small; the cap keeps it bounded when many are active at once. The cap
 // takes the most recently active first (latest api_request, ties by workflow_id so every relay picks the same
-// ones) and the rest are only counted. Costs are whole-history sums of the chosen workflows: their rows are found
+// ones) and the rest are only counted. The active set reads without FINAL: a duplicate row has the same
+// workflow_id and timestamp, so it changes neither who is active nor when, and skipping the merge keeps this
+// scan of the whole window cheap. Costs are whole-history sums of the chosen workflows: their rows are found
 // by the table's primary key (workflow_id, timestamp), not by scanning the table. Rows without a workflow_id are
 // no workflow and are left out.
 const WORKFLOWS: &str = "\
 WITH active AS
 (
     SELECT workflow_id, max(timestamp) AS last_seen
-    FROM otel_api_request_events FINAL
+    FROM otel_api_request_events
     WHERE timestamp >= now64(9, 'UTC') - toIntervalSecond(?) AND workflow_id != ''
     GROUP BY workflow_id
 )
@@ -91,41 +93,47 @@ WHERE workflow_id IN ?
 GROUP BY workflow_id, stage, model_expected
 ORDER BY workflow_id, stage, model_expected";
 
-/// A team figure: `kind` is `spend` (name `day` or `week`) or `stage_median` (name: the stage).
+/// One stage's share of the team figures (stage may be empty: rows without one still count as spend).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
-pub struct TeamFigure {
-    /// Which figure.
-    pub kind: String,
-    /// Its period or stage.
-    pub name: String,
-    /// USD.
-    pub value: f64,
+pub struct StageTotals {
+    /// `stage`.
+    pub stage: String,
+    /// Its spend of the current UTC day.
+    pub day_usd: f64,
+    /// Its spend of the current ISO week.
+    pub week_usd: f64,
+    /// Median of its per-(workflow, stage) costs within the median window (0 when `pairs` is 0).
+    pub median_usd: f64,
+    /// (workflow, stage) pairs behind that median.
+    pub pairs: u64,
 }
 
-// Day and ISO week start at 00:00 UTC by ClickHouse's clock. The median is taken over the per-(workflow, stage)
-// costs of the last N days, interpolated between the two middle values when their count is even (R-7, what
-// numpy and most people call the median); it is exact, unlike ClickHouse's sampling `median`, so two relays
-// agree. Rows without a stage belong to no stage.
+// One FINAL scan from the earlier of the week's start and the median window's start. Day and ISO week start at
+// 00:00 UTC by ClickHouse's clock. The median is taken over the per-(workflow, stage) costs of the last N days,
+// interpolated between the two middle values when their count is even (R-7, what numpy and most people call the
+// median); it is exact, unlike ClickHouse's sampling `median`, so two relays agree.
 const TEAM: &str = "\
-SELECT 'spend' AS kind, period AS name, value
+WITH toStartOfDay(now('UTC')) AS day_start,
+     toDateTime(toMonday(now('UTC')), 'UTC') AS week_start,
+     now64(9, 'UTC') - toIntervalDay(?) AS median_start
+SELECT stage,
+       toFloat64(sum(day_part)) AS day_usd,
+       toFloat64(sum(week_part)) AS week_usd,
+       toFloat64(ifNotFinite(quantileExactInclusiveIf(0.5)(recent, recent_rows > 0), 0)) AS median_usd,
+       countIf(recent_rows > 0) AS pairs
 FROM
 (
-    SELECT toFloat64(sumIf(cost_usd, timestamp >= toStartOfDay(now('UTC')))) AS day,
-           toFloat64(sum(cost_usd)) AS week
+    SELECT workflow_id, stage,
+           sumIf(cost_usd, timestamp >= day_start) AS day_part,
+           sumIf(cost_usd, timestamp >= week_start) AS week_part,
+           sumIf(cost_usd, timestamp >= median_start) AS recent,
+           countIf(timestamp >= median_start) AS recent_rows
     FROM otel_api_request_events FINAL
-    WHERE timestamp >= toDateTime(toMonday(now('UTC')), 'UTC')
-)
-ARRAY JOIN ['day', 'week'] AS period, [day, week] AS value
-UNION ALL
-SELECT 'stage_median' AS kind, stage AS name, toFloat64(quantileExactInclusive(0.5)(stage_cost)) AS value
-FROM
-(
-    SELECT workflow_id, stage, sum(cost_usd) AS stage_cost
-    FROM otel_api_request_events FINAL
-    WHERE timestamp >= now64(9, 'UTC') - toIntervalDay(?) AND stage != ''
+    WHERE timestamp >= least(week_start, median_start)
     GROUP BY workflow_id, stage
 )
-GROUP BY stage";
+GROUP BY stage
+ORDER BY stage";
 
 /// What one refresh read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -134,8 +142,8 @@ pub struct Figures {
     pub workflows: Vec<WorkflowFigures>,
     /// Their (stage, model_expected) groups.
     pub stages: Vec<StageGroup>,
-    /// Spend per day and week, median per stage.
-    pub team: Vec<TeamFigure>,
+    /// Spend and median per stage.
+    pub team: Vec<StageTotals>,
     /// Active workflows left out by the cap.
     pub omitted: u64,
 }
