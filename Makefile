@@ -1,7 +1,7 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
 # Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader, Debian's
-# chromium for the HTML report, Debian's prometheus for promtool), builds what the relay image builds, then runs every test. `make bench` measures;
-# figures go to BENCHMARKS.md.
+# chromium for the HTML report and prometheus for promtool), builds what the relay image builds, then runs every
+# test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -80,6 +80,7 @@ bench: deps rotel
 	cargo run --release --example bench_commits
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
+	$(VENV_PY) benches/ledger_figures.py
 
 # Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
 # prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.
