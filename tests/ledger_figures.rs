@@ -372,7 +372,16 @@ async fn the_figures_are_what_clickhouse_holds_with_budgets_window_and_redeliver
     // The same records again, as a collector retrying a request whose answer it lost.
     relay.post(&records(&events, 1)).await;
 
+    // And a copy written past the relay's memory (another relay, or one restarted after its window): rows with
+    // the same key on disk twice until a merge folds them; the figures read the folded state.
+    db.run_sql(
+        "INSERT INTO otel_api_request_events SELECT * FROM otel_api_request_events WHERE workflow_id = 'wf-fast'",
+        &[],
+    )
+    .await;
+    let raw = db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await;
     let sent_once = events.len() as f64;
+    assert!(raw > sent_once, "the copy is on disk unmerged: {raw} rows");
     let stored = db.number("SELECT toFloat64(count()) FROM otel_api_request_events FINAL").await;
     assert_eq!(stored, sent_once, "ClickHouse holds each record once");
     let budgets = |path: &str| match path {
