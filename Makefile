@@ -1,7 +1,7 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
 # Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader, Debian's
-# chromium for the HTML report), builds what the relay image builds, then runs every test. `make bench` measures;
-# figures go to BENCHMARKS.md.
+# chromium for the HTML report and prometheus for promtool), builds what the relay image builds, then runs every
+# test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -15,13 +15,13 @@ COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium rotel unit python-tests release bench fuzz lint clean
+.PHONY: test deps venv claude collector compose-check chromium promtool rotel unit python-tests release bench fuzz lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude collector compose-check chromium
+deps: venv claude collector compose-check chromium promtool
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ claude: $(CLAUDE_BIN)
 # tests/report.rs renders the HTML report in headless Chromium (Debian's package; run as root, as CI does).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# tests/ledger_figures.rs runs `promtool check metrics` on a real scrape of /metrics (Debian's `prometheus`
+# package ships promtool).
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 $(CLAUDE_BIN):
 	tests/support/fetch_claude.sh >/dev/null
@@ -75,6 +80,7 @@ bench: deps rotel
 	cargo run --release --example bench_commits
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
+	$(VENV_PY) benches/ledger_figures.py
 
 # Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
 # prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.
