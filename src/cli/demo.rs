@@ -126,7 +126,11 @@ fn print(summary: &Summary, args: &DemoArgs, requests: Option<usize>) -> anyhow:
         Some(n) => println!("  sent {records} to {} in {n} requests; none rejected", args.endpoint),
         None => println!("  generated {records}; nothing sent (--dry-run)"),
     }
-    println!("  total cost {}; budget per workflow {} (--budget-usd)", human::usd(s.cost_usd), human::usd(s.budget_usd));
+    println!(
+        "  total cost {}; budget per workflow {} (--budget-usd)",
+        human::usd(s.cost_usd),
+        human::usd(s.budget_usd)
+    );
     println!(
         "  over budget: {} ({} path) cost {:.6} USD",
         s.over_budget.workflow_id, s.over_budget.workflow_path, s.over_budget.cost_usd

@@ -213,7 +213,9 @@ pub fn plan(scope: &Scope, random: &mut Random) -> Vec<WorkflowPlan> {
                 i if i < 3 + interesting => {
                     let k = i - 3;
                     match k % 3 {
-                        0 => (Case::LowCache, WorkflowPath::Full, if k % 2 == 0 { Mode::Runs } else { Mode::Subagents }),
+                        0 => {
+                            (Case::LowCache, WorkflowPath::Full, if k % 2 == 0 { Mode::Runs } else { Mode::Subagents })
+                        }
                         1 => (Case::OpusForSonnet, random.path(0.5), Mode::Runs),
                         _ => (Case::CostSpike(spikes[(k / 3) % spikes.len()]), WorkflowPath::Full, Mode::Runs),
                     }

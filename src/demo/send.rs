@@ -73,16 +73,15 @@ pub struct Delivered {
 /// Posts every log and metric request of `demo` to `endpoint` (a base URL: `/v1/logs` and `/v1/metrics` are
 /// appended), with `Authorization: Bearer token` when given.
 pub async fn send(demo: &Demo, endpoint: &str, token: Option<&str>) -> Result<Delivered, SendError> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|source| {
-        SendError::Unreachable { url: endpoint.to_string(), source }
-    })?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|source| SendError::Unreachable { url: endpoint.to_string(), source })?;
     let base = endpoint.trim_end_matches('/');
     let (logs_url, metrics_url) = (format!("{base}/v1/logs"), format!("{base}/v1/metrics"));
     let mut bodies: Vec<(&str, Vec<u8>)> = Vec::new();
     bodies.extend(demo.log_requests(SESSIONS_PER_REQUEST).iter().map(|r| (logs_url.as_str(), r.encode_to_vec())));
-    bodies.extend(
-        demo.metric_requests(SESSIONS_PER_REQUEST).iter().map(|r| (metrics_url.as_str(), r.encode_to_vec())),
-    );
+    bodies.extend(demo.metric_requests(SESSIONS_PER_REQUEST).iter().map(|r| (metrics_url.as_str(), r.encode_to_vec())));
     let requests = bodies.len();
     let answers: Vec<Result<Partial, SendError>> = stream::iter(bodies)
         .map(|(url, body)| post(&client, url, body, token))
@@ -125,8 +124,7 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>, token: Option<
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut request =
-            client.post(url).header("content-type", "application/x-protobuf").body(body.clone());
+        let mut request = client.post(url).header("content-type", "application/x-protobuf").body(body.clone());
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -297,9 +297,7 @@ impl Session {
                 self.advance(random.range_u64(20, 400));
                 None
             }
-            Reply::Agent(subagent) => {
-                Some(PendingAgent { subagent, tool_use_id, request_id, started_ns: self.now_ns })
-            }
+            Reply::Agent(subagent) => Some(PendingAgent { subagent, tool_use_id, request_id, started_ns: self.now_ns }),
             Reply::Text => {
                 self.advance(1);
                 let mut own = vec![
@@ -349,7 +347,8 @@ impl Session {
         let series = self.series.entry(key).or_insert_with(|| Series { first_ns: started, ..Default::default() });
         series.effort = true;
         series.cost += usage.cost_usd;
-        for (sum, n) in series.tokens.iter_mut().zip([usage.input, usage.output, usage.cache_read, usage.cache_creation])
+        for (sum, n) in
+            series.tokens.iter_mut().zip([usage.input, usage.output, usage.cache_read, usage.cache_creation])
         {
             *sum += n;
         }
@@ -438,18 +437,20 @@ impl Session {
             }
         }
         let metrics = vec![
-            sum("claude_code.session.count", "Count of CLI sessions started", "", vec![point(
-                with(vec![s("start_type", "fresh")]),
-                self.started_ns,
-                1.0,
-            )]),
+            sum(
+                "claude_code.session.count",
+                "Count of CLI sessions started",
+                "",
+                vec![point(with(vec![s("start_type", "fresh")]), self.started_ns, 1.0)],
+            ),
             sum("claude_code.cost.usage", "Cost of the Claude Code session", "USD", cost_points),
             sum("claude_code.token.usage", "Number of tokens used", "tokens", token_points),
-            sum("claude_code.active_time.total", "Total active time in seconds", "s", vec![point(
-                with(vec![s("type", "cli")]),
-                self.started_ns,
-                self.active_ms as f64 / 1000.0,
-            )]),
+            sum(
+                "claude_code.active_time.total",
+                "Total active time in seconds",
+                "s",
+                vec![point(with(vec![s("type", "cli")]), self.started_ns, self.active_ms as f64 / 1000.0)],
+            ),
         ];
         let metrics = ResourceMetrics {
             resource: Some(resource),

@@ -42,7 +42,8 @@ fn requests(demo: &Demo) -> Vec<Request> {
     let mut out = Vec::new();
     for logs in &demo.logs {
         for record in logs.scope_logs.iter().flat_map(|s| &s.log_records) {
-            let a: BTreeMap<&str, String> = record.attributes.iter().map(|kv| (kv.key.as_str(), text(&kv.value))).collect();
+            let a: BTreeMap<&str, String> =
+                record.attributes.iter().map(|kv| (kv.key.as_str(), text(&kv.value))).collect();
             if a["event.name"] != "api_request" {
                 continue;
             }
@@ -104,8 +105,7 @@ fn one_recent_workflow_is_over_budget_and_no_other_recent_one_would_page() {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let recent: BTreeSet<&str> =
-            last.iter().filter(|(_, &t)| t >= NOW - 24 * HOUR_NS).map(|(w, _)| *w).collect();
+        let recent: BTreeSet<&str> = last.iter().filter(|(_, &t)| t >= NOW - 24 * HOUR_NS).map(|(w, _)| *w).collect();
         assert!(recent.len() >= 3, "seed {seed}: {recent:?}");
         for workflow in &recent {
             if workflow != over_id {
@@ -121,7 +121,11 @@ fn one_recent_workflow_is_over_budget_and_no_other_recent_one_would_page() {
             );
             for stage in ["analyze", "plan", "implement", "review"] {
                 if let Some(c) = stage_cost.get(&(workflow, stage)) {
-                    assert!(*c < 3.0 * median(stage), "seed {seed}: {workflow} {stage} {c} vs median {}", median(stage));
+                    assert!(
+                        *c < 3.0 * median(stage),
+                        "seed {seed}: {workflow} {stage} {c} vs median {}",
+                        median(stage)
+                    );
                 }
             }
         }
@@ -134,10 +138,16 @@ fn every_dimension_the_dashboards_group_by_is_there() {
     let requests = requests(&demo);
     let set = |f: &dyn Fn(&Request) -> String| requests.iter().map(f).collect::<BTreeSet<String>>();
     assert_eq!(set(&|r| r.path.clone()), BTreeSet::from(["fast".into(), "full".into()]));
-    assert_eq!(set(&|r| r.model.clone()), BTreeSet::from(["claude-haiku-5-5".into(), "claude-opus-5-5".into(), "claude-sonnet-5-5".into()]));
+    assert_eq!(
+        set(&|r| r.model.clone()),
+        BTreeSet::from(["claude-haiku-5-5".into(), "claude-opus-5-5".into(), "claude-sonnet-5-5".into()])
+    );
     for stage in ["analyze", "plan", "implement", "review"] {
         assert!(requests.iter().any(|r| r.stage == stage && r.agent_name.is_empty()), "{stage} as a run");
-        assert!(requests.iter().any(|r| r.stage == stage && !r.agent_name.is_empty() && r.agent_name != "Explore"), "{stage} as a subagent");
+        assert!(
+            requests.iter().any(|r| r.stage == stage && !r.agent_name.is_empty() && r.agent_name != "Explore"),
+            "{stage} as a subagent"
+        );
     }
     let mut events: BTreeMap<String, usize> = BTreeMap::new();
     for record in demo.logs.iter().flat_map(|l| &l.scope_logs).flat_map(|s| &s.log_records) {

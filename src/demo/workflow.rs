@@ -81,7 +81,12 @@ impl Player<'_> {
     }
 
     /// One stage as its own run; returns it and when it ended.
-    fn stage_run(&mut self, stage: &StagePlan, start_ns: i64, random: &mut Random) -> ((ResourceLogs, ResourceMetrics), i64) {
+    fn stage_run(
+        &mut self,
+        stage: &StagePlan,
+        start_ns: i64,
+        random: &mut Random,
+    ) -> ((ResourceLogs, ResourceMetrics), i64) {
         let name = stage.stage;
         let workflow = vec![
             s("workflow_id", self.plan.id.clone()),
@@ -115,7 +120,8 @@ impl Player<'_> {
             if turn == 1 {
                 if let Some((agent, usages)) = explore.take() {
                     self.maybe_error(&mut session, usage, None, random);
-                    let pending = session.request(usage, None, Reply::Agent(agent.clone()), random).expect("agent call");
+                    let pending =
+                        session.request(usage, None, Reply::Agent(agent.clone()), random).expect("agent call");
                     let tools = self.conversation(&mut session, &usages, Some(&agent), random);
                     session.agent_done(pending, usages.last().expect("a request"), tools, random);
                     continue;
@@ -154,7 +160,13 @@ impl Player<'_> {
     }
 
     /// A subagent's conversation: Bash calls, then its answer. Returns its tool calls.
-    fn conversation(&self, session: &mut Session, usages: &[Usage], agent: Option<&Subagent>, random: &mut Random) -> u64 {
+    fn conversation(
+        &self,
+        session: &mut Session,
+        usages: &[Usage],
+        agent: Option<&Subagent>,
+        random: &mut Random,
+    ) -> u64 {
         for (turn, usage) in usages.iter().enumerate() {
             self.maybe_error(session, usage, agent, random);
             let reply = if turn + 1 == usages.len() { Reply::Text } else { self.bash(random) };
