@@ -127,8 +127,10 @@ fn print(summary: &Summary, args: &DemoArgs, requests: Option<usize>) -> anyhow:
         None => println!("  generated {records}; nothing sent (--dry-run)"),
     }
     println!(
-        "  total cost {}; budget per workflow {} (--budget-usd)",
+        "  total cost {} (today UTC {}, this ISO week {}); budget per workflow {} (--budget-usd)",
         human::usd(s.cost_usd),
+        human::usd(s.day_cost_usd),
+        human::usd(s.week_cost_usd),
         human::usd(s.budget_usd)
     );
     println!(

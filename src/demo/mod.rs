@@ -69,6 +69,10 @@ pub struct Summary {
     pub metric_points: usize,
     /// Sum of every api_request's cost_usd.
     pub cost_usd: f64,
+    /// Of which in the UTC day of the span's end (what a daily team budget is compared with).
+    pub day_cost_usd: f64,
+    /// Of which in its ISO week (from Monday 00:00 UTC; a weekly team budget).
+    pub week_cost_usd: f64,
     /// The budget used.
     pub budget_usd: f64,
     /// The one workflow over it.
@@ -114,7 +118,7 @@ pub fn generate(options: &Options) -> Demo {
         let developer = random.pick(&developers);
         let played = workflow::play(plan, developer, &pricer, &mut random);
         if plan.case == Case::OverBudget {
-            let cost = played.iter().map(|(logs, _)| cost_of(logs)).sum();
+            let cost = played.iter().map(|(logs, _)| cost_since(logs, i64::MIN)).sum();
             over_budget = Some(OverBudget {
                 workflow_id: plan.id.clone(),
                 workflow_path: plan.path.name().to_string(),
@@ -134,7 +138,9 @@ pub fn generate(options: &Options) -> Demo {
         log_records: logs.iter().map(records).sum(),
         api_requests: logs.iter().map(|l| events_named(l, "claude_code.api_request")).sum(),
         metric_points: metrics.iter().map(points).sum(),
-        cost_usd: logs.iter().map(cost_of).sum(),
+        cost_usd: logs.iter().map(|l| cost_since(l, i64::MIN)).sum(),
+        day_cost_usd: logs.iter().map(|l| cost_since(l, day_start(options.now_ns))).sum(),
+        week_cost_usd: logs.iter().map(|l| cost_since(l, week_start(options.now_ns))).sum(),
         budget_usd: options.budget_usd,
         over_budget: over_budget.expect("the plan always has an over-budget workflow"),
         seed: options.seed,
@@ -169,11 +175,25 @@ fn events_named(logs: &ResourceLogs, body: &str) -> usize {
         .count()
 }
 
-/// Sum of the api_request cost_usd of a session.
-fn cost_of(logs: &ResourceLogs) -> f64 {
+const DAY_NS: i64 = 86_400_000_000_000;
+
+/// 00:00 UTC of the day of `nanos`.
+fn day_start(nanos: i64) -> i64 {
+    nanos - nanos.rem_euclid(DAY_NS)
+}
+
+/// Monday 00:00 UTC of the ISO week of `nanos` (1970-01-01 was a Thursday).
+fn week_start(nanos: i64) -> i64 {
+    let day = nanos.div_euclid(DAY_NS);
+    (day - (day + 3).rem_euclid(7)) * DAY_NS
+}
+
+/// Sum of the cost_usd of a session's api_request events at or after `since_ns`.
+fn cost_since(logs: &ResourceLogs, since_ns: i64) -> f64 {
     logs.scope_logs
         .iter()
         .flat_map(|s| &s.log_records)
+        .filter(|r| r.time_unix_nano as i64 >= since_ns)
         .flat_map(|r| &r.attributes)
         .filter(|a| a.key == "cost_usd")
         .filter_map(|a| match a.value.as_ref().and_then(|v| v.value.as_ref()) {

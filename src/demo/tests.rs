@@ -133,6 +133,31 @@ fn one_recent_workflow_is_over_budget_and_no_other_recent_one_would_page() {
 }
 
 #[test]
+fn team_spend_stays_under_the_default_daily_and_weekly_budgets() {
+    // budgets.daily_usd 150 and weekly_usd 1000 (the defaults): the demo's defaults must not page on them, whatever
+    // the time of day it runs.
+    for hour in [0, 6, 12, 18, 23] {
+        let options = Options {
+            now_ns: NOW - NOW.rem_euclid(86_400_000_000_000) + hour * HOUR_NS + 3_540_000_000_000,
+            ..options(1)
+        };
+        let summary = generate(&options).summary;
+        assert!(summary.day_cost_usd < 0.8 * 150.0, "{hour}h: {summary:?}");
+        assert!(summary.week_cost_usd < 0.8 * 1000.0 && summary.day_cost_usd <= summary.week_cost_usd, "{summary:?}");
+        assert!(
+            summary.week_cost_usd <= summary.cost_usd && summary.day_cost_usd > summary.over_budget.cost_usd - 1e-9
+        );
+    }
+}
+
+#[test]
+fn iso_weeks_start_on_monday() {
+    // 2026-11-25 is a Wednesday; its week starts on Monday 2026-11-23.
+    assert_eq!(super::week_start(NOW), 1_795_392_000_000_000_000);
+    assert_eq!(super::day_start(NOW), 1_795_564_800_000_000_000);
+}
+
+#[test]
 fn every_dimension_the_dashboards_group_by_is_there() {
     let demo = generate(&options(1));
     let requests = requests(&demo);
