@@ -134,6 +134,54 @@ async fn demo_lands_as_promised_and_a_seed_gives_the_same_content_keys() {
     assert!(keys(&other).await.is_disjoint(&first));
 }
 
+/// The real binary with `args`; its exit code, stdout and stderr.
+async fn demo_binary(args: Vec<String>) -> (Option<i32>, String, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tokenledger")).arg("demo").args(&args).output().expect("tokenledger runs")
+    })
+    .await
+    .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_records_are_reported_and_exit_65_an_unreachable_endpoint_69() {
+    // A relay that keeps events older than 48 h out of their tables rejects the older part of a 5-day demo
+    // (partial_success): the demo says how many and exits 65 (EX_DATAERR), after printing what it sent.
+    let db = fresh_database("demo_rejected").await;
+    db.apply_schema().await;
+    let mut config = db.config();
+    config.limits.max_event_age_hours = 48;
+    let relay = relay::start(config).await;
+    let endpoint = format!("http://{}", relay.http);
+    let args = ["--endpoint", &endpoint, "--workflows", "8", "--days", "5", "--seed", "4", "--format", "json"];
+    let (code, stdout, stderr) = demo_binary(args.iter().map(|a| a.to_string()).collect()).await;
+    relay.shutdown().await;
+    assert_eq!(code, Some(65), "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let rejected: u64 = stderr
+        .split_whitespace()
+        .skip_while(|w| !w.starts_with("tokenledger:"))
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stderr.contains("log records and") && stderr.contains("were rejected"), "{stderr}");
+    // Every record older than the limit, of any kind, is the rejected part (kept in otel_events / otel_metrics).
+    let points: u64 = stderr.split(" and ").nth(1).and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap();
+    let old = "SELECT count() FROM otel_events FINAL WHERE timestamp < now64() - INTERVAL 48 HOUR";
+    assert_eq!(rejected, count(&db, old).await, "the rejected records are the old ones: {stderr}");
+    // Rejected points are not stored: the stored ones are the rest.
+    let stored = count(&db, "SELECT count() FROM otel_metrics FINAL").await;
+    assert_eq!(points + stored, summary["metric_points"].as_u64().unwrap(), "{stderr}");
+    assert!(rejected > 0 && points > 0);
+
+    let (code, _, stderr) =
+        demo_binary(["--endpoint", "http://127.0.0.1:1", "--workflows", "6"].map(String::from).to_vec()).await;
+    assert_eq!(code, Some(69), "{stderr}");
+    assert!(stderr.contains("cannot reach http://127.0.0.1:1/v1/"), "{stderr}");
+}
+
 // ---- attribute shapes against the real CLI's payloads ----
 
 /// The shape of one record or data point: its kind (event name, metric name), its attribute keys with their value

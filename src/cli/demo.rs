@@ -4,6 +4,7 @@
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
+use crate::demo::send::SendError;
 use crate::demo::{self, plan::MIN_WORKFLOWS, Options, Summary};
 use crate::ledger::human;
 use crate::reshape::timestamp::parse_rfc3339_nanos;
@@ -91,13 +92,19 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         now_ns,
     };
     let generated = demo::generate(&options);
-    let sent = if args.dry_run {
-        None
-    } else {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        Some(runtime.block_on(demo::send::send(&generated, &args.endpoint, config.auth.token.as_deref()))?)
-    };
-    print(&generated.summary, args, sent.map(|d| d.requests))
+    if args.dry_run {
+        return print(&generated.summary, args, None);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match runtime.block_on(demo::send::send(&generated, &args.endpoint, config.auth.token.as_deref())) {
+        Ok(delivered) => print(&generated.summary, args, Some(delivered.requests)),
+        // What was generated is still worth seeing: the rest of the records were taken.
+        Err(rejected @ SendError::Rejected { .. }) => {
+            print(&generated.summary, args, None)?;
+            Err(rejected.into())
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn print(summary: &Summary, args: &DemoArgs, requests: Option<usize>) -> anyhow::Result<()> {
@@ -124,7 +131,8 @@ fn print(summary: &Summary, args: &DemoArgs, requests: Option<usize>) -> anyhow:
     );
     match requests {
         Some(n) => println!("  sent {records} to {} in {n} requests; none rejected", args.endpoint),
-        None => println!("  generated {records}; nothing sent (--dry-run)"),
+        None if args.dry_run => println!("  generated {records}; nothing sent (--dry-run)"),
+        None => println!("  sent {records} to {}; some were rejected (below)", args.endpoint),
     }
     println!(
         "  total cost {} (today UTC {}, this ISO week {}); budget per workflow {} (--budget-usd)",

@@ -15,8 +15,11 @@ use super::Demo;
 const SESSIONS_PER_REQUEST: usize = 8;
 /// Requests in flight.
 const IN_FLIGHT: usize = 4;
-/// Attempts per request before giving up on a retryable answer.
-const ATTEMPTS: u32 = 8;
+/// Attempts per request before giving up on a retryable answer (waits of 0.5, 1, 2, 2, 2 s: a relay or collector
+/// that is still starting gets ~8 s).
+const ATTEMPTS: u32 = 6;
+/// Longest wait between two attempts.
+const MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the demo could not be delivered whole.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +131,7 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>, token: Option<
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
+        let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(4))).min(MAX_WAIT);
         let response = match request.send().await {
             Ok(response) => response,
             Err(source) if attempt < ATTEMPTS && (source.is_connect() || source.is_timeout()) => {
