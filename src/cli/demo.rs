@@ -19,15 +19,15 @@ pub struct DemoArgs {
     /// Workflows to generate (at least 6: the over-budget one, two recent ones, the optimisation cases).
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(MIN_WORKFLOWS as u64..=10_000))]
     pub workflows: u64,
-    /// Days before now the workflows are spread over, 2 to 29. The relay keeps events older than
-    /// `limits.max_event_age_hours` (720 h, 30 days, by default) out of their tables, so --days must stay within it.
+    /// Days before now the workflows are spread over, 2 to 29. The relay rejects events older than
+    /// `limits.max_event_age_hours` (720 h, 30 days, by default) from their tables, so --days must stay within it.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(2..=29))]
     pub days: u32,
     /// Seed: the same seed and --now give the same records (a second send is deduplicated by the relay).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The per-workflow budget (USD) that exactly one recent workflow crosses; the others stay well under it.
-    /// Set it to the relay's per-workflow budget.
+    /// Set it to the relay's per-workflow budget (`budgets.workflow_usd`, 10 unless changed).
     #[arg(long, default_value_t = 10.0, value_name = "USD")]
     pub budget_usd: f64,
     /// End of the time span (RFC 3339, e.g. 2026-12-01T18:00:00Z). Default: now.
