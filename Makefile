@@ -15,7 +15,7 @@ COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium promtool rotel unit python-tests release bench fuzz lint clean
+.PHONY: test deps venv claude collector compose-check chromium promtool rotel unit python-tests release bench fuzz lint demo clean
 
 test: deps python-tests release
 	cargo build --benches --examples
@@ -73,6 +73,14 @@ release:
 
 unit:
 	cargo test --lib
+
+# `tokenledger demo` against the local stack (`docker compose up -d` first): realistic Claude Code telemetry for
+# 40 workflows over 7 days to the collector's published OTLP/HTTP port, one workflow over its budget. DEMO_ARGS
+# passes flags (`make demo DEMO_ARGS="--seed 2 --endpoint http://127.0.0.1:4318"`); `tokenledger demo --help`.
+DEMO_ARGS ?=
+demo:
+	cargo build --release --locked
+	cargo run --release --locked --quiet -- demo $(DEMO_ARGS)
 
 bench: deps rotel
 	cargo bench --bench pipeline

@@ -15,12 +15,14 @@
 //! `tokenledger run` / `env`). The SQL schema lives in `clickhouse/` and is built into the binary.
 //! The read side: [`ledger`] (queries of ClickHouse, the price table), [`report`] (pure: rows → reports →
 //! table, JSON, CSV, Markdown, HTML) and [`beads`] (Beads issues in, per-task figures out as comments).
+//! [`demo`] generates realistic Claude Code telemetry and sends it over OTLP, for `tokenledger demo`.
 
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
 pub mod beads;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod launch;
 pub mod ledger;
 pub mod pipeline;

@@ -5,10 +5,12 @@
 
 use std::process::ExitCode;
 
+use super::demo::DemoError;
 use super::health::HealthError;
 use super::weekly::PeriodError;
 use crate::beads::BeadsError;
 use crate::config::ConfigError;
+use crate::demo::send::SendError;
 use crate::launch::{AttributeError, LaunchError};
 use crate::ledger::LedgerError;
 
@@ -17,11 +19,13 @@ pub const FAILURE: u8 = 1;
 /// A flag's value makes no sense, or a workflow attribute given to `run` / `env` cannot be sent (EX_USAGE);
 /// nothing was run.
 pub const USAGE: u8 = 64;
-/// Input data could not be read, in part or in whole (EX_DATAERR): lines of a Beads JSONL file.
+/// Input data could not be read, in part or in whole (EX_DATAERR): lines of a Beads JSONL file; demo records a
+/// receiver rejected.
 pub const DATAERR: u8 = 65;
 /// The workflow asked for has no records (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
-/// The service asked is not there or not healthy; ClickHouse or `bd` cannot be reached (EX_UNAVAILABLE).
+/// The service asked is not there or not healthy; ClickHouse, `bd` or the demo's OTLP receiver cannot be reached
+/// (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// ClickHouse answered a query with an error, e.g. a table is missing (EX_SOFTWARE).
 pub const QUERY_FAILED: u8 = 70;
@@ -48,6 +52,14 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         }
         if cause.downcast_ref::<HealthError>().is_some() {
             return ExitCode::from(UNAVAILABLE);
+        }
+        if cause.downcast_ref::<DemoError>().is_some() {
+            return ExitCode::from(USAGE);
+        }
+        match cause.downcast_ref::<SendError>() {
+            Some(SendError::Rejected { .. } | SendError::Refused { .. }) => return ExitCode::from(DATAERR),
+            Some(SendError::Unreachable { .. } | SendError::Unavailable { .. }) => return ExitCode::from(UNAVAILABLE),
+            None => {}
         }
         if cause.downcast_ref::<PeriodError>().is_some() {
             return ExitCode::from(USAGE);

@@ -1,9 +1,9 @@
 //! The command line: `serve`, `schema print|apply`, `config`, `health`, `run`, `env`, `report`, `beads
-//! import|post`, `weekly`, `version`; one file
-//! per subcommand.
+//! import|post`, `weekly`, `demo`, `version`; one file per subcommand.
 
 mod beads;
 mod config;
+pub mod demo;
 mod env;
 pub mod exit;
 mod health;
@@ -72,6 +72,9 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         addr: Option<std::net::SocketAddr>,
     },
+    /// Send realistic Claude Code telemetry (N workflows over the last days, one of them over its budget) to a
+    /// collector or relay, to fill the dashboards and fire one alert.
+    Demo(demo::DemoArgs),
     /// Print the version.
     Version,
 }
@@ -125,6 +128,7 @@ impl Cli {
             Command::Env(args) => env::print(&config, &args),
             Command::Beads { action } => beads::run(&config, action),
             Command::Weekly(args) => weekly::run(&config, args),
+            Command::Demo(args) => demo::run(&config, &args),
             Command::Health { ready, addr } => health::run(&config, addr, ready),
             Command::Run(_) | Command::Version => Ok(()),
         }
