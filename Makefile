@@ -1,7 +1,7 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
 # Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader, Debian's
-# chromium for the HTML report), builds what the relay image builds, then runs every test. `make bench` measures;
-# figures go to BENCHMARKS.md.
+# chromium for the HTML report, Debian's Prometheus, amtool and alertmanager built with Go), builds what the relay
+# image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -12,16 +12,20 @@ CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 ROTEL_VENV   := .cache/rotel-venv-0.0.1a15
 # docker compose's own loader (compose-go), for tests/stack_files.rs: built from the Go module proxy, cached.
 COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
+# Alertmanager's amtool and server at the release docker-compose.yml pins (prom/alertmanager), built from the Go
+# module proxy: Debian's alertmanager 0.25 cannot read prometheus/alertmanager.yml (webhook url_file is newer).
+ALERTMANAGER_VERSION := v0.34.0
+ALERTMANAGER_DIR := .cache/alertmanager/$(ALERTMANAGER_VERSION)
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium rotel unit python-tests release bench fuzz lint clean
+.PHONY: test deps venv claude collector compose-check chromium prometheus-tools rotel unit python-tests release bench fuzz lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude collector compose-check chromium
+deps: venv claude collector compose-check chromium prometheus-tools
 
 venv: $(VENV)/.installed
 
@@ -44,6 +48,14 @@ $(CLAUDE_BIN):
 # .cache/otelcol/<version>/. The script returns at once when the binary matches the manifest.
 collector:
 	tests/support/build_collector.sh >/dev/null
+
+# Prometheus and promtool (Debian's package, 2.42) for tests/prometheus_rules.rs, tests/prometheus_claude_metrics.rs
+# and tests/alerts_e2e.rs; amtool and alertmanager v0.34.0 built with Go into .cache/alertmanager/.
+prometheus-tools: $(ALERTMANAGER_DIR)/amtool $(ALERTMANAGER_DIR)/alertmanager
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
+$(ALERTMANAGER_DIR)/amtool $(ALERTMANAGER_DIR)/alertmanager:
+	$(GO_ENV) GOBIN=$(CURDIR)/$(ALERTMANAGER_DIR) go install github.com/prometheus/alertmanager/cmd/$(@F)@$(ALERTMANAGER_VERSION)
 
 compose-check: $(COMPOSE_CHECK)
 

@@ -292,8 +292,9 @@ pub fn prometheus_sum(text: &str, name: &str) -> f64 {
 }
 
 /// The URL (`http://127.0.0.1:PORT/api/v1/write`) of a Prometheus remote-write stand-in that answers every
-/// request 204 and keeps nothing: the shipped collector config always writes Claude Code's metrics to
-/// Prometheus, and tests that do not look at Prometheus need that exporter to succeed quietly. One per process.
+/// request 200 with an empty protobuf body and keeps nothing: the shipped collector config always writes Claude
+/// Code's metrics to Prometheus, and tests that do not look at Prometheus need that exporter to succeed quietly.
+/// (Any path gets that answer, which is also an empty, successful OTLP export response.) One per process.
 pub fn remote_write_sink() -> String {
     static SINK: OnceLock<String> = OnceLock::new();
     SINK.get_or_init(|| {
@@ -301,7 +302,7 @@ pub fn remote_write_sink() -> String {
         let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || answer_no_content(stream));
+                std::thread::spawn(move || answer_empty(stream));
             }
         });
         url
@@ -309,8 +310,8 @@ pub fn remote_write_sink() -> String {
     .clone()
 }
 
-/// Reads HTTP/1.1 requests (headers, then Content-Length bytes) off one connection and answers each 204.
-fn answer_no_content(stream: std::net::TcpStream) {
+/// Reads HTTP/1.1 requests (headers, then Content-Length bytes) off one connection and answers each 200, empty.
+fn answer_empty(stream: std::net::TcpStream) {
     use std::io::{BufRead, Read};
     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
@@ -333,7 +334,7 @@ fn answer_no_content(stream: std::net::TcpStream) {
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err()
-            || writer.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").is_err()
+            || writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n").is_err()
         {
             return;
         }
