@@ -188,7 +188,9 @@ fn every_alert_says_what_and_where_and_is_routed() {
             assert!(summary.contains("cost"), "{name}: the summary gives the cost: {summary}");
         }
         let expr = rule["expr"].as_str().unwrap();
-        assert!(!expr.contains("tokenledger_cost_usd_total"), "{name}: the relay's in-memory figure, not the ledger's");
+        for in_memory in ["tokenledger_cost_usd_total", "tokenledger_committed_cost_usd", "tokenledger_tokens_total"] {
+            assert!(!expr.contains(in_memory), "{name}: {in_memory} is the relay's in-memory figure, not the ledger's");
+        }
         if severity != "info" {
             assert!(routes.contains(severity), "{name}: no route names severity {severity}");
         }
