@@ -51,7 +51,7 @@ struct Sample {
     cost_usd: f64,
 }
 
-/// A query of the form `sum[ by (l1,l2)] (METRIC{k="v",...})`, the form of every assessment query.
+/// A query of the form `sum[ by (l1,l2)] (METRIC[{k="v",...}])`, the form of every assessment query.
 #[derive(Debug)]
 struct SumQuery {
     by: Vec<String>,
@@ -70,10 +70,11 @@ fn parse(query: &str) -> SumQuery {
         None => (Vec::new(), rest),
     };
     let inner = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')).unwrap_or_else(|| panic!("{query}"));
-    let (metric, selector) = inner.split_once('{').unwrap_or_else(|| panic!("{query}"));
+    let (metric, selector) = inner.split_once('{').unwrap_or((inner, "}"));
     let selector = selector.strip_suffix('}').unwrap();
     let matchers = selector
         .split(',')
+        .filter(|m| !m.trim().is_empty())
         .map(|m| {
             let (k, v) = m.split_once('=').unwrap_or_else(|| panic!("{query}: {m}"));
             (k.trim().to_string(), v.trim().trim_matches('"').to_string())
@@ -189,13 +190,13 @@ async fn the_assessments_promql_answers_what_the_cli_reported() {
     }
     let ran = started.elapsed();
 
-    // Wait until everything arrived: the workflow's cost as the CLI reported it.
-    let total = parse(&format!("sum (claude_code_cost_usage{{workflow_id=\"{WORKFLOW}\"}})"));
-    let want_total = expected(&total, &samples);
+    // Wait until everything arrived: the cost of every run, per workflow, as the CLI reported it.
+    let per_workflow = parse("sum by (workflow_id) (claude_code_cost_usage)");
+    let want_total = expected(&per_workflow, &samples);
     let arrived = Instant::now();
-    eventually("Prometheus to hold the workflow's cost", Duration::from_secs(60), || async {
+    eventually("Prometheus to hold every run's cost", Duration::from_secs(60), || async {
         collector.assert_running();
-        let got = answered(&prometheus, &format!("sum(claude_code_cost_usage{{workflow_id=\"{WORKFLOW}\"}})"), &[]).await;
+        let got = answered(&prometheus, "sum by (workflow_id) (claude_code_cost_usage)", &per_workflow.by).await;
         if same(&got, &want_total) {
             Ok(())
         } else {
@@ -230,7 +231,8 @@ async fn the_assessments_promql_answers_what_the_cli_reported() {
     }
     want_type.retain(|_, n| *n > 0.0);
     assert!(same(&by_type, &want_type), "tokens by type: Prometheus {by_type:?}, the CLI {want_type:?}");
-    let names = answered(&prometheus, "count by (__name__) ({__name__=~\"claude_code_.+\"})", &["__name__".into()]).await;
+    let names =
+        answered(&prometheus, "count by (__name__) ({__name__=~\"claude_code_.+\"})", &["__name__".into()]).await;
     let names: Vec<&String> = names.keys().map(|k| &k[0]).collect();
     for name in ["claude_code_token_usage", "claude_code_cost_usage"] {
         assert!(names.iter().any(|n| *n == name), "{name} in {names:?}");

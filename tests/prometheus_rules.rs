@@ -77,8 +77,11 @@ fn promtool_checks_the_config_and_the_rules() {
     // A broken expression is refused, so the check can fail.
     let broken = tempfile::tempdir().unwrap();
     let budgets = std::fs::read_to_string(dir.join("rules/budgets.yml")).unwrap();
-    std::fs::write(broken.path().join("budgets.yml"), budgets.replacen("max by (workflow_id", "max by (workflow_id,", 1))
-        .unwrap();
+    std::fs::write(
+        broken.path().join("budgets.yml"),
+        budgets.replacen("max by (workflow_id", "max by (workflow_id,", 1),
+    )
+    .unwrap();
     let output = run(&promtool, &["check", "rules", "budgets.yml"], broken.path());
     assert!(!output.status.success(), "promtool accepted a broken expression:\n{}", text(&output));
 }
@@ -118,8 +121,7 @@ fn every_alert_is_tested_firing_and_not_firing_and_the_tests_pass() {
             }
         }
     }
-    let rule_files: BTreeSet<PathBuf> =
-        files("rules").iter().map(|f| dir.join(f).canonicalize().unwrap()).collect();
+    let rule_files: BTreeSet<PathBuf> = files("rules").iter().map(|f| dir.join(f).canonicalize().unwrap()).collect();
     assert_eq!(tested_files, rule_files, "every rules file is loaded by a test file");
     let alerts = alerts();
     assert!(alerts.len() >= 10, "{:?}", alerts.keys());
@@ -141,7 +143,11 @@ fn a_rule_made_wrong_fails_its_promtool_tests() {
         // The 80 % warning at 90 %: wf-near (85 %) no longer fires.
         ("rules/budgets.yml", "0.8 * max by", "0.9 * max by"),
         // Budgets summed over replicas instead of aggregated: two replicas would double the budget.
-        ("rules/budgets.yml", "max by (workflow_id, workflow_path) (tokenledger_ledger_workflow_budget_usd > 0)\n        keep", "sum by (workflow_id, workflow_path) (tokenledger_ledger_workflow_budget_usd > 0)\n        keep"),
+        (
+            "rules/budgets.yml",
+            "max by (workflow_id, workflow_path) (tokenledger_ledger_workflow_budget_usd > 0)\n        keep",
+            "sum by (workflow_id, workflow_path) (tokenledger_ledger_workflow_budget_usd > 0)\n        keep",
+        ),
         // Without keep_firing_for the alert resolves during a relay restart.
         ("rules/budgets.yml", "keep_firing_for: 15m", "keep_firing_for: 0s"),
         // Per replica instead of per job: two alerts.
@@ -212,7 +218,12 @@ fn every_alert_says_what_and_where_and_is_routed() {
         }
     }
     assert_eq!(
-        alertmanager["route"]["group_by"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(),
+        alertmanager["route"]["group_by"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect::<Vec<_>>(),
         ["workflow_id"]
     );
 }
@@ -238,10 +249,7 @@ fn amtool_checks_the_alertmanager_config() {
     let copy = tempfile::tempdir().unwrap();
     for (name, broken) in [
         ("undefined.yml", shipped.replacen("  receiver: webhook\n", "  receiver: pager\n", 1)),
-        (
-            "both.yml",
-            shipped.replacen("      - url_file:", "      - url: http://example.com/\n        url_file:", 1),
-        ),
+        ("both.yml", shipped.replacen("      - url_file:", "      - url: http://example.com/\n        url_file:", 1)),
     ] {
         assert_ne!(broken, shipped, "{name}: the mutation applies");
         std::fs::write(copy.path().join(name), broken).unwrap();

@@ -488,7 +488,11 @@ async fn a_workflow_through_the_shipped_collector_lands_in_clickhouse_as_the_cli
         expected.total_cost_usd,
         started.elapsed()
     );
-    assert_eq!(collector.exporter_metric("otelcol_exporter_send_failed_log_records", "otlp_http").await, 0.0, "{account}");
+    assert_eq!(
+        collector.exporter_metric("otelcol_exporter_send_failed_log_records", "otlp_http").await,
+        0.0,
+        "{account}"
+    );
     assert_eq!(
         collector.metric("otelcol_receiver_accepted_log_records").await,
         collector.exporter_metric("otelcol_exporter_sent_log_records", "otlp_http").await,

@@ -113,7 +113,10 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
     let compose = compose_with(&filled_env()).unwrap();
     let services = compose["services"].as_object().unwrap();
     let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
-    assert_eq!(names, BTreeSet::from(["alertmanager", "clickhouse", "collector", "collector-init", "prometheus", "relay"]));
+    assert_eq!(
+        names,
+        BTreeSet::from(["alertmanager", "clickhouse", "collector", "collector-init", "prometheus", "relay"])
+    );
 
     let condition = |from: &str, to: &str| scalar(&service(&compose, from)["depends_on"][to]["condition"]);
     assert_eq!(condition("relay", "clickhouse"), "service_healthy");
@@ -290,12 +293,16 @@ fn prometheus_and_alertmanager_wiring_matches_the_services_they_name() {
     let flags = command_flags(&compose, "prometheus");
     let mounts_p = mounts(&compose, "prometheus");
     let config_file = &flags["--config.file"];
-    assert!(mounts_p.iter().any(|m| m.source == "./prometheus/prometheus.yml" && &m.target == config_file && m.read_only));
+    assert!(mounts_p
+        .iter()
+        .any(|m| m.source == "./prometheus/prometheus.yml" && &m.target == config_file && m.read_only));
     let config_dir = config_file.rsplit_once('/').unwrap().0;
     for pattern in config["rule_files"].as_sequence().unwrap() {
         let dir = pattern.as_str().unwrap().rsplit_once('/').unwrap().0;
         assert!(
-            mounts_p.iter().any(|m| m.source == format!("./prometheus/{dir}") && m.target == format!("{config_dir}/{dir}")),
+            mounts_p
+                .iter()
+                .any(|m| m.source == format!("./prometheus/{dir}") && m.target == format!("{config_dir}/{dir}")),
             "rule_files {pattern:?}: {mounts_p:?}"
         );
     }
@@ -309,7 +316,10 @@ fn prometheus_and_alertmanager_wiring_matches_the_services_they_name() {
 
     // The scrape targets are compose services on the ports they listen on.
     let relay = effective_config(&service_env(&compose, "relay"));
-    assert_eq!(prometheus_targets(&config, Some("tokenledger-relay")), [format!("relay:{}", port_of(&config_str(&relay, "admin", "addr")))]);
+    assert_eq!(
+        prometheus_targets(&config, Some("tokenledger-relay")),
+        [format!("relay:{}", port_of(&config_str(&relay, "admin", "addr")))]
+    );
     assert_eq!(
         prometheus_targets(&config, Some("otel-collector")),
         [format!("collector:{}", collector_env["OTELCOL_METRICS_PORT"])]
@@ -332,20 +342,20 @@ fn prometheus_and_alertmanager_wiring_matches_the_services_they_name() {
     let secrets = mounts_a.iter().find(|m| m.source == "./prometheus/secrets").expect("the secrets folder is mounted");
     assert!(secrets.read_only);
     let alertmanager = read("prometheus/alertmanager.yml");
-    let files: Vec<&str> = alertmanager
-        .lines()
-        .filter_map(|l| l.trim().split_once("_file: ").map(|(_, v)| v.trim()))
-        .collect();
+    let files: Vec<&str> =
+        alertmanager.lines().filter_map(|l| l.trim().split_once("_file: ").map(|(_, v)| v.trim())).collect();
     assert_eq!(files.len(), 3, "{files:?}");
     let documented = read("prometheus/secrets/README.md");
     for file in files {
-        let name = file.strip_prefix(&format!("{}/", secrets.target)).unwrap_or_else(|| panic!("{file} is outside the mount"));
+        let name =
+            file.strip_prefix(&format!("{}/", secrets.target)).unwrap_or_else(|| panic!("{file} is outside the mount"));
         assert!(documented.contains(&format!("`{name}`")), "prometheus/secrets/README.md documents {name}");
     }
 
     // Both healthchecks probe /-/healthy on the port compose publishes.
     for (name, port) in [("prometheus", 9090), ("alertmanager", 9093)] {
-        let probe: Vec<String> = service(&compose, name)["healthcheck"]["test"].as_array().unwrap().iter().map(scalar).collect();
+        let probe: Vec<String> =
+            service(&compose, name)["healthcheck"]["test"].as_array().unwrap().iter().map(scalar).collect();
         assert_eq!(probe, ["CMD", "wget", "--spider", "-q", &format!("http://127.0.0.1:{port}/-/healthy")]);
     }
 }

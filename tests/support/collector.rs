@@ -334,7 +334,9 @@ fn answer_empty(stream: std::net::TcpStream) {
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err()
-            || writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n").is_err()
+            || writer
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                .is_err()
         {
             return;
         }
