@@ -1,7 +1,7 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
 # Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader, Debian's
-# chromium for the HTML report, Debian's Prometheus, amtool and alertmanager built with Go), builds what the relay
-# image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
+# chromium for the HTML report, Debian's prometheus for promtool and the server, amtool and alertmanager built with
+# Go), builds what the relay image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -19,13 +19,14 @@ ALERTMANAGER_DIR := .cache/alertmanager/$(ALERTMANAGER_VERSION)
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium prometheus-tools rotel unit python-tests release bench fuzz lint clean
+.PHONY: test deps venv claude collector compose-check chromium promtool prometheus-tools rotel unit python-tests release \
+        bench fuzz lint clean
 
 test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude collector compose-check chromium prometheus-tools
+deps: venv claude collector compose-check chromium promtool prometheus-tools
 
 venv: $(VENV)/.installed
 
@@ -40,6 +41,11 @@ claude: $(CLAUDE_BIN)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# tests/ledger_figures.rs runs `promtool check metrics` on a real scrape of /metrics (Debian's `prometheus`
+# package ships promtool).
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
 $(CLAUDE_BIN):
 	tests/support/fetch_claude.sh >/dev/null
 
@@ -49,10 +55,11 @@ $(CLAUDE_BIN):
 collector:
 	tests/support/build_collector.sh >/dev/null
 
-# Prometheus and promtool (Debian's package, 2.42) for tests/prometheus_rules.rs, tests/prometheus_claude_metrics.rs
-# and tests/alerts_e2e.rs; amtool and alertmanager v0.34.0 built with Go into .cache/alertmanager/.
-prometheus-tools: $(ALERTMANAGER_DIR)/amtool $(ALERTMANAGER_DIR)/alertmanager
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+# The Prometheus server (Debian's package, 2.42, installed with promtool above) for tests/prometheus_rules.rs,
+# tests/prometheus_claude_metrics.rs and tests/alerts_e2e.rs; amtool and alertmanager v0.34.0 built with Go into
+# .cache/alertmanager/.
+prometheus-tools: promtool $(ALERTMANAGER_DIR)/amtool $(ALERTMANAGER_DIR)/alertmanager
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 $(ALERTMANAGER_DIR)/amtool:
 	$(GO_ENV) GOBIN=$(CURDIR)/$(ALERTMANAGER_DIR) go install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
@@ -99,6 +106,7 @@ bench: deps rotel
 	cargo run --release --example bench_commits
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
+	$(VENV_PY) benches/ledger_figures.py
 
 # Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
 # prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.

@@ -27,6 +27,9 @@
 //! After every phase the committed rows are counted (`SELECT count() FROM otel_events FINAL`, and
 //! `otel_api_request_events`) and compared with what was acknowledged.
 //!
+//! `BENCH_RELAY_ENV="KEY=VALUE,..."` adds relay settings to every phase (e.g.
+//! `TOKENLEDGER_OTLP__MAX_CONCURRENT_REQUESTS=1000` to measure without the request-slot bound).
+//!
 //! Every child process is stopped when this program ends (Drop guards: SIGTERM, then SIGKILL after 10 s); the
 //! chdb front is also started with `--exit-with-parent`.
 
@@ -252,6 +255,8 @@ fn relay_command(bin: &Path, dir: &Path, env: &[(String, String)]) -> Command {
     }
     command.env("RUST_LOG", "info");
     command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let extra = std::env::var("BENCH_RELAY_ENV").unwrap_or_default();
+    command.envs(extra.split(',').filter_map(|pair| pair.split_once('=')));
     command
 }
 

@@ -46,6 +46,10 @@ pub struct Config {
     pub dedup: DedupConfig,
     /// Which event times are accepted.
     pub limits: LimitsConfig,
+    /// Budgets the ledger figures on /metrics are compared against (per workflow, per day, per week).
+    pub budgets: BudgetsConfig,
+    /// The ledger figures read back from ClickHouse and exported on /metrics.
+    pub ledger_export: LedgerExportConfig,
     /// Model id → USD per million tokens, for the price check. Defaults: src/ledger/prices.toml; entries given here
     /// replace or add models (and single fields of a shipped model).
     pub prices: BTreeMap<String, ModelPrice>,
@@ -79,6 +83,18 @@ pub struct OtlpConfig {
     pub http_addr: SocketAddr,
     /// Largest request accepted, compressed and after decompression (bytes); larger gets 413 / RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
+    /// Requests read, decoded and reshaped at once; others wait for a slot before their body is read. Bounds the
+    /// relay's memory whatever the number of senders.
+    pub max_concurrent_requests: usize,
+    /// How long a request waits for a slot before it is answered 503 / UNAVAILABLE (retried by senders).
+    pub max_wait_ms: u64,
+}
+
+impl OtlpConfig {
+    /// `max_wait_ms` as a duration.
+    pub fn max_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.max_wait_ms)
+    }
 }
 
 /// The admin listener.
@@ -217,6 +233,73 @@ pub struct DedupConfig {
     pub max_keys: usize,
 }
 
+/// Budgets in USD, exported as series beside the ledger figures so alert rules compare against them. 0 means no
+/// budget: no series is exported for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// Budget of one workflow (its whole cost), unless its workflow_path has an override.
+    pub workflow_usd: f64,
+    /// workflow_path → budget of each workflow on that path, replacing `workflow_usd`.
+    pub workflow_path_usd: BTreeMap<String, f64>,
+    /// Team spend per UTC day.
+    pub daily_usd: f64,
+    /// Team spend per ISO week (from Monday 00:00 UTC).
+    pub weekly_usd: f64,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        // Sized from the assessment's figures; README.md (Budgets) says why.
+        BudgetsConfig { workflow_usd: 10.0, workflow_path_usd: BTreeMap::new(), daily_usd: 150.0, weekly_usd: 1_000.0 }
+    }
+}
+
+impl BudgetsConfig {
+    /// The budget of a workflow on `workflow_path`: its path's override, else the default; None when 0.
+    pub fn for_workflow(&self, workflow_path: &str) -> Option<f64> {
+        let budget = self.workflow_path_usd.get(workflow_path).copied().unwrap_or(self.workflow_usd);
+        (budget > 0.0).then_some(budget)
+    }
+}
+
+/// How the ledger figures are read back from ClickHouse for /metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerExportConfig {
+    /// Whether `serve` reads and exports the figures at all.
+    pub enabled: bool,
+    /// Seconds between two reads (the figures are never read per scrape).
+    pub refresh_secs: u64,
+    /// A workflow with an api_request this recent (seconds) gets its series.
+    pub active_window_secs: u64,
+    /// Days of per-(workflow, stage) costs the stage medians are taken over.
+    pub median_window_days: u64,
+    /// Most workflows exported (the most recently active); the rest are counted in
+    /// `tokenledger_ledger_series_omitted`.
+    pub max_workflows: usize,
+}
+
+impl Default for LedgerExportConfig {
+    fn default() -> Self {
+        // 15 s: Prometheus' usual scrape interval, so a scrape never sees figures more than one refresh old.
+        LedgerExportConfig {
+            enabled: true,
+            refresh_secs: 15,
+            active_window_secs: 86_400,
+            median_window_days: 7,
+            max_workflows: 500,
+        }
+    }
+}
+
+impl LedgerExportConfig {
+    /// `refresh_secs` as a Duration.
+    pub fn refresh(&self) -> Duration {
+        Duration::from_secs(self.refresh_secs)
+    }
+}
+
 /// The window of event times the relay accepts into the typed tables, around its own clock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -261,6 +344,8 @@ impl Default for Config {
             weekly: WeeklyConfig::default(),
             dedup: DedupConfig::default(),
             limits: LimitsConfig::default(),
+            budgets: BudgetsConfig::default(),
+            ledger_export: LedgerExportConfig::default(),
             claude_telemetry: ClaudeTelemetryConfig::default(),
             prices: crate::ledger::prices::shipped(),
         }
@@ -314,6 +399,8 @@ impl Default for OtlpConfig {
             grpc_addr: ([0, 0, 0, 0], 4317).into(),
             http_addr: ([0, 0, 0, 0], 4318).into(),
             max_request_bytes: 16 * 1024 * 1024,
+            max_concurrent_requests: 4,
+            max_wait_ms: 10_000,
         }
     }
 }
@@ -396,6 +483,9 @@ impl Config {
         if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.batch.max_pending_rows == 0 {
             return bad("batch.max_rows, batch.max_bytes and batch.max_pending_rows must be above 0");
         }
+        if self.otlp.max_concurrent_requests == 0 {
+            return bad("otlp.max_concurrent_requests must be above 0");
+        }
         if self.batch.max_pending_rows < self.batch.max_rows {
             return bad("batch.max_pending_rows must be at least batch.max_rows");
         }
@@ -426,6 +516,23 @@ impl Config {
         }
         if telemetry.logs_export_interval_ms == 0 || telemetry.metric_export_interval_ms == 0 {
             return bad("claude_telemetry export intervals must be above 0");
+        }
+        let budgets = &self.budgets;
+        let usd = |v: f64| v.is_finite() && v >= 0.0;
+        if !usd(budgets.workflow_usd) || !usd(budgets.daily_usd) || !usd(budgets.weekly_usd) {
+            return bad("budgets.workflow_usd, daily_usd and weekly_usd must be numbers >= 0 (0: no budget)");
+        }
+        if let Some((path, _)) = budgets.workflow_path_usd.iter().find(|(_, v)| !usd(**v)) {
+            return Err(ConfigError::Value(format!("budgets.workflow_path_usd.{path:?} must be a number >= 0")));
+        }
+        let export = &self.ledger_export;
+        if export.refresh_secs == 0
+            || export.active_window_secs == 0
+            || export.median_window_days == 0
+            || export.max_workflows == 0
+        {
+            return bad("ledger_export.refresh_secs, active_window_secs, median_window_days and max_workflows \
+                        must be above 0");
         }
         if let Some((model, _)) = self.prices.iter().find(|(model, price)| model.is_empty() || !price.is_valid()) {
             return Err(ConfigError::Value(format!("prices.{model:?}: every price must be a number >= 0")));
@@ -543,6 +650,33 @@ mod tests {
             jail.set_env("TOKENLEDGER_WEEKLY__LOW_CACHE_HIT_RATE", "1.5");
             let error = Config::load(Some(Path::new("t.toml"))).unwrap_err().to_string();
             assert!(error.contains("weekly.low_cache_hit_rate"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn budgets_and_ledger_export_read_file_and_env_and_refuse_nonsense() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[budgets]\nweekly_usd = 0\n[budgets.workflow_path_usd]\nfast = 2.5\n")?;
+            jail.set_env("TOKENLEDGER_BUDGETS__WORKFLOW_USD", "7");
+            jail.set_env("TOKENLEDGER_LEDGER_EXPORT__MAX_WORKFLOWS", "3");
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.budgets.for_workflow("fast"), Some(2.5));
+            assert_eq!(config.budgets.for_workflow("full"), Some(7.0), "no override: the default");
+            assert_eq!(config.budgets.weekly_usd, 0.0);
+            assert_eq!(config.budgets.daily_usd, BudgetsConfig::default().daily_usd);
+            assert_eq!(config.ledger_export.max_workflows, 3);
+            assert_eq!(config.ledger_export.refresh_secs, 15);
+            jail.set_env("TOKENLEDGER_BUDGETS__WORKFLOW_USD", "0");
+            let config = Config::load(Some(Path::new("t.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.budgets.for_workflow("full"), None, "0 is no budget");
+            jail.set_env("TOKENLEDGER_BUDGETS__DAILY_USD", "-1");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("budgets."), "{error}");
+            jail.set_env("TOKENLEDGER_BUDGETS__DAILY_USD", "1");
+            jail.set_env("TOKENLEDGER_LEDGER_EXPORT__REFRESH_SECS", "0");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("ledger_export."), "{error}");
             Ok(())
         });
     }

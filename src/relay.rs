@@ -1,6 +1,7 @@
 //! The running relay: the OTLP listeners, the admin listener and the sink, started together and stopped in
 //! stages (stop accepting and finish requests in flight, then flush the batchers). Takes its listeners and its
-//! shutdown signal, so tests run it on port 0. Until its start-up step is done (schema applied, subagent names
+//! shutdown signal, so tests run it on port 0. Beside them runs the ledger exporter (the budget figures read back
+//! from ClickHouse on a timer, rendered on the admin listener's /metrics). Until its start-up step is done (schema applied, subagent names
 //! reloaded; [`crate::sink::startup`]) it listens but refuses rows retryably and is not ready.
 
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::ledger::export::{self, LedgerExport};
 use crate::pipeline::Pipeline;
-use crate::receive::{grpc, http, Ingest};
+use crate::receive::{grpc, http, Gate, Ingest};
 use crate::reshape::{AgentDirectory, StageMap};
 use crate::sink::startup::{self, SchemaGate};
 use crate::sink::{client, CostCounters, RecentKeys, Sink};
@@ -27,6 +29,7 @@ pub struct Relay {
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
     readiness: ClickHouseReady,
     startup: tokio::task::JoinHandle<()>,
+    ledger: Option<(Arc<LedgerExport>, export::Refresher)>,
 }
 
 impl Relay {
@@ -56,10 +59,23 @@ impl Relay {
             gate.clone(),
         ));
         let readiness = ClickHouseReady { client: client.clone(), database, schema: gate.clone() };
+        let ledger = config.ledger_export.enabled.then(|| {
+            let refresher = export::Refresher {
+                client: client.clone(),
+                url: config.clickhouse.url.clone(),
+                config: config.ledger_export.clone(),
+                ready: Box::new({
+                    let gate = gate.clone();
+                    move || gate.check().is_ok()
+                }),
+            };
+            (LedgerExport::new(config.budgets.clone()), refresher)
+        });
         let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, recent, gate);
         let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, config.limits.clone(), sink);
-        let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
-        Relay { ingest, tasks, prometheus, readiness, startup }
+        let slots = Gate::new(config.otlp.max_concurrent_requests, config.otlp.max_wait());
+        let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes, slots));
+        Relay { ingest, tasks, prometheus, readiness, startup, ledger }
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish, and flushes.
@@ -74,7 +90,15 @@ impl Relay {
         let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let admin = telemetry::admin_router(self.prometheus.clone(), self.readiness);
+        let (extra, ledger_task) = match self.ledger {
+            Some((ledger, refresher)) => {
+                let task = tokio::spawn(export::run(ledger.clone(), refresher, signal(stopped.clone())));
+                let extra: telemetry::ExtraMetrics = Arc::new(move || ledger.render());
+                (Some(extra), Some(task))
+            }
+            None => (None, None),
+        };
+        let admin = telemetry::admin_router(self.prometheus.clone(), extra, self.readiness);
         let admin_task = tokio::spawn({
             let stopped = signal(stopped.clone());
             async move { axum::serve(admin_listener, admin).with_graceful_shutdown(stopped).await }
@@ -96,6 +120,9 @@ impl Relay {
             );
         }
         admin_task.await?.context("admin listener")?;
+        if let Some(task) = ledger_task {
+            task.await.context("ledger exporter")?;
+        }
         tracing::info!("stopped");
         Ok(())
     }

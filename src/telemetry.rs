@@ -29,10 +29,14 @@ pub mod names {
     pub const ERRORS: &str = "tokenledger_errors_total";
     /// OTLP requests answered, by `transport`, `signal` and `outcome`.
     pub const REQUESTS: &str = "tokenledger_requests_total";
+    /// OTLP requests waiting for a request slot (`otlp.max_concurrent_requests`) before their body is read.
+    pub const REQUESTS_WAITING: &str = "tokenledger_requests_waiting";
     /// Rows accepted but not yet committed.
     pub const PENDING_ROWS: &str = "tokenledger_pending_rows";
-    /// Cost in USD of committed api_request events, by workflow_id, stage, agent, model.
-    pub const COST_USD: &str = "tokenledger_cost_usd_total";
+    /// Cost in USD of the api_request events this process committed since it started, by workflow_id, stage,
+    /// agent, model. A gauge (the `metrics` crate's counters are integers) that only grows while the process runs;
+    /// per process, so not for alerts: those read the ledger figures (`tokenledger_ledger_*`).
+    pub const COST_USD: &str = "tokenledger_committed_cost_usd";
     /// Tokens of committed api_request events, by workflow_id, stage, agent, model and `type`.
     pub const TOKENS: &str = "tokenledger_tokens_total";
     /// Rows dropped before writing because a row with the same content key was committed recently, by `table`.
@@ -43,6 +47,31 @@ pub mod names {
     pub const DEDUP_ROTATIONS: &str = "tokenledger_dedup_rotations_total";
     /// Records counted under workflow_id="_overflow" because `cost_metrics.max_series` was reached.
     pub const SERIES_OVERFLOW: &str = "tokenledger_cost_series_overflow_total";
+}
+
+/// HELP text of every metric above (Prometheus' lint, `promtool check metrics`, wants one per family).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(names::RECORDS_RECEIVED, "OTLP records received, by signal and event.");
+    describe_counter!(names::RECORDS_REJECTED, "Records rejected in whole or from their typed table, by signal.");
+    describe_counter!(names::ROWS_INSERTED, "Rows committed to ClickHouse, by table.");
+    describe_histogram!(names::INSERT_SECONDS, "ClickHouse insert duration, by table.");
+    describe_counter!(names::INSERTS, "INSERTs committed, by table and what ended the batch (trigger).");
+    describe_histogram!(names::BATCH_ROWS, "Rows per insert, by table.");
+    describe_counter!(names::ERRORS, "Errors, by kind.");
+    describe_counter!(names::REQUESTS, "OTLP requests answered, by transport, signal and outcome.");
+    describe_gauge!(names::PENDING_ROWS, "Rows accepted but not yet committed.");
+    describe_gauge!(names::REQUESTS_WAITING, "OTLP requests waiting for a request slot before their body is read.");
+    describe_gauge!(
+        names::COST_USD,
+        "Cost (USD) of the api_request events this relay process committed since it started; per process, not \
+         for alerts (use tokenledger_ledger_workflow_cost_usd)."
+    );
+    describe_counter!(names::TOKENS, "Tokens of the api_request events this relay process committed, by type.");
+    describe_counter!(names::DUPLICATES_DROPPED, "Rows dropped as redeliveries of recently committed rows, by table.");
+    describe_gauge!(names::DEDUP_KEYS, "Content keys remembered to drop redeliveries.");
+    describe_counter!(names::DEDUP_ROTATIONS, "Rotations of the remembered content keys, by reason.");
+    describe_counter!(names::SERIES_OVERFLOW, "Records counted under workflow_id=\"_overflow\" (series cap reached).");
 }
 
 /// Starts structured logging to stderr; `RUST_LOG` filters (default `info`), `TOKENLEDGER_LOG_FORMAT=json`
@@ -75,6 +104,7 @@ pub fn install_recorder(idle: Duration) -> Result<PrometheusHandle, RecorderErro
                 .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::GAUGE, Some(idle))
                 .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
                 .and_then(|builder| builder.install_recorder())
+                .inspect(|_| describe())
                 .map_err(|error| RecorderError(error.to_string()))
         })
         .clone()
@@ -86,18 +116,33 @@ pub trait Readiness: Send + Sync + 'static {
     fn check(&self) -> impl std::future::Future<Output = Result<(), String>> + Send;
 }
 
+/// Metrics rendered outside the `metrics` recorder, appended to /metrics (the ledger figures, whose series
+/// are replaced as a whole on each refresh).
+pub type ExtraMetrics = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 struct Admin<R> {
     prometheus: PrometheusHandle,
+    extra: Option<ExtraMetrics>,
     readiness: R,
 }
 
-/// The admin router: /metrics (Prometheus text), /healthz (the process runs), /readyz.
-pub fn admin_router<R: Readiness>(prometheus: PrometheusHandle, readiness: R) -> Router {
-    let state = std::sync::Arc::new(Admin { prometheus, readiness });
+/// The admin router: /metrics (Prometheus text: the recorder's metrics, then `extra`'s), /healthz (the process
+/// runs), /readyz.
+pub fn admin_router<R: Readiness>(prometheus: PrometheusHandle, extra: Option<ExtraMetrics>, readiness: R) -> Router {
+    let state = std::sync::Arc::new(Admin { prometheus, extra, readiness });
     Router::new()
         .route(
             "/metrics",
-            get(|State(admin): State<std::sync::Arc<Admin<R>>>| async move { admin.prometheus.render() }),
+            get(|State(admin): State<std::sync::Arc<Admin<R>>>| async move {
+                let mut text = admin.prometheus.render();
+                if let Some(extra) = &admin.extra {
+                    if !text.is_empty() && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(&extra());
+                }
+                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+            }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

@@ -47,7 +47,7 @@ async fn json_log_records_past_a_bound_or_unreadable_are_rejected_alone() {
     assert!(metrics.len() < 1 << 20, "/metrics is {} bytes", metrics.len());
     let longest = metrics.lines().filter(|l| !l.starts_with('#')).map(|l| l.len()).max().unwrap_or(0);
     assert!(longest < 2048, "a /metrics line of {longest} bytes");
-    let costs = metrics.lines().filter(|l| l.starts_with("tokenledger_cost_usd_total{"));
+    let costs = metrics.lines().filter(|l| l.starts_with("tokenledger_committed_cost_usd{"));
     let largest = costs.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).fold(0.0, f64::max);
     assert!(largest <= 1000.0 * 2.0 + 1.0, "no workflow's cost series holds an implausible cost: {largest}");
     relay.shutdown().await;

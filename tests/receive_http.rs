@@ -107,7 +107,7 @@ async fn a_redelivered_request_leaves_every_view_unchanged() {
         .metrics_text()
         .await
         .lines()
-        .filter(|l| l.starts_with("tokenledger_cost_usd_total{") && l.contains("workflow_id=\"wf-7\""))
+        .filter(|l| l.starts_with("tokenledger_committed_cost_usd{") && l.contains("workflow_id=\"wf-7\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(stored > 0.0 && (exported - stored).abs() < 1e-9, "exported {exported}, stored {stored}");

@@ -1,5 +1,6 @@
-//! `tokenledger_cost_usd_total` and `tokenledger_tokens_total` by workflow, stage, agent and model, for
-//! Prometheus budget alerts. Counted when the rows are committed, never before.
+//! `tokenledger_committed_cost_usd` and `tokenledger_tokens_total` by workflow, stage, agent and model: what this
+//! process committed since it started (throughput, not budgets: alerts read the ledger figures of
+//! [`crate::ledger::export`], which are what ClickHouse holds). Counted when the rows are committed, never before.
 //!
 //! Two guards keep the counters honest and small: a record already counted recently (a redelivery) is not
 //! counted again, and at most `max_series` label sets exist at once; past that, new workflows are counted under
@@ -35,6 +36,7 @@ struct State {
 }
 
 /// What a request adds to the counters once committed.
+#[derive(Default)]
 pub struct Tally(Vec<(u64, Labels, f64, [u64; 4])>);
 
 /// Token types, as Claude Code names them in claude_code.token.usage.
