@@ -1,7 +1,7 @@
 # tokenledger — `make test` installs what the tests need (Python venv with the ClickHouse engine, the Claude
 # Code CLI, the OpenTelemetry Collector built from tests/otelcol/manifest.yaml, docker compose's file loader, Debian's
-# chromium for the HTML report and prometheus for promtool), builds what the relay image builds, then runs every
-# test. `make bench` measures; figures go to BENCHMARKS.md.
+# chromium for the HTML report, Debian's prometheus for promtool and the server, amtool and alertmanager built with
+# Go), builds what the relay image builds, then runs every test. `make bench` measures; figures go to BENCHMARKS.md.
 
 PYTHON       ?= python3
 VENV         := .venv
@@ -12,16 +12,21 @@ CLAUDE_BIN   := .cache/claude-code/2.1.331/package/claude
 ROTEL_VENV   := .cache/rotel-venv-0.0.1a15
 # docker compose's own loader (compose-go), for tests/stack_files.rs: built from the Go module proxy, cached.
 COMPOSE_CHECK := .cache/compose-check/v2.16.2/compose-check
+# Alertmanager's amtool and server at the release docker-compose.yml pins (prom/alertmanager), built from the Go
+# module proxy: Debian's alertmanager 0.25 cannot read prometheus/alertmanager.yml (webhook url_file is newer).
+ALERTMANAGER_VERSION := v0.34.0
+ALERTMANAGER_DIR := .cache/alertmanager/$(ALERTMANAGER_VERSION)
 GO_ENV       := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/pkg/mod GOCACHE=$(CURDIR)/.cache/go/cache \
                 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
-.PHONY: test deps venv claude collector compose-check chromium promtool rotel unit python-tests release bench fuzz lint demo clean
+.PHONY: test deps venv claude collector compose-check chromium promtool prometheus-tools rotel unit python-tests release \
+        bench fuzz lint demo clean
 
 test: deps python-tests release
 	cargo build --benches --examples
 	cargo test --lib --tests --no-fail-fast
 
-deps: venv claude collector compose-check chromium promtool
+deps: venv claude collector compose-check chromium promtool prometheus-tools
 
 venv: $(VENV)/.installed
 
@@ -49,6 +54,27 @@ $(CLAUDE_BIN):
 # .cache/otelcol/<version>/. The script returns at once when the binary matches the manifest.
 collector:
 	tests/support/build_collector.sh >/dev/null
+
+# The Prometheus server (Debian's package, 2.42, installed with promtool above) for tests/prometheus_rules.rs,
+# tests/prometheus_claude_metrics.rs and tests/alerts_e2e.rs; amtool and alertmanager v0.34.0 built with Go into
+# .cache/alertmanager/.
+prometheus-tools: promtool $(ALERTMANAGER_DIR)/amtool $(ALERTMANAGER_DIR)/alertmanager
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
+$(ALERTMANAGER_DIR)/amtool:
+	$(GO_ENV) GOBIN=$(CURDIR)/$(ALERTMANAGER_DIR) go install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
+
+# `go install .../cmd/alertmanager` fails: the module on the proxy lacks the web UI's built assets (ui/app/dist,
+# embedded with go:embed). Built from a copy of the module with a one-line page there; the tests use its API only.
+$(ALERTMANAGER_DIR)/alertmanager:
+	$(GO_ENV) go mod download github.com/prometheus/alertmanager@$(ALERTMANAGER_VERSION)
+	rm -rf $(ALERTMANAGER_DIR)/src && mkdir -p $(ALERTMANAGER_DIR)
+	cp -r .cache/go/pkg/mod/github.com/prometheus/alertmanager@$(ALERTMANAGER_VERSION) $(ALERTMANAGER_DIR)/src
+	chmod -R u+w $(ALERTMANAGER_DIR)/src && mkdir -p $(ALERTMANAGER_DIR)/src/ui/app/dist
+	echo '<!doctype html><title>Alertmanager</title><p>The web UI is not part of this build.' \
+		>$(ALERTMANAGER_DIR)/src/ui/app/dist/index.html
+	cd $(ALERTMANAGER_DIR)/src && $(GO_ENV) go build -o ../alertmanager ./cmd/alertmanager
+	rm -rf $(ALERTMANAGER_DIR)/src
 
 compose-check: $(COMPOSE_CHECK)
 

@@ -408,8 +408,14 @@ async fn account(collector: &Collector) -> String {
         "otelcol_exporter_send_failed_metric_points",
         "otelcol_exporter_queue_size",
     ] {
-        // An absent series (nothing failed yet) sums to -0.0: print whole numbers.
-        parts.push(format!("{} {}", name.trim_start_matches("otelcol_"), collector.metric(name).await.abs()));
+        // The relay's exporter only (the shipped config also writes metrics to Prometheus). An absent series
+        // (nothing failed yet) sums to -0.0: print whole numbers.
+        let value = if name.starts_with("otelcol_exporter_") {
+            collector.exporter_metric(name, "otlp_http").await
+        } else {
+            collector.metric(name).await
+        };
+        parts.push(format!("{} {}", name.trim_start_matches("otelcol_"), value.abs()));
     }
     parts.join(", ")
 }
@@ -482,10 +488,14 @@ async fn a_workflow_through_the_shipped_collector_lands_in_clickhouse_as_the_cli
         expected.total_cost_usd,
         started.elapsed()
     );
-    assert_eq!(collector.metric("otelcol_exporter_send_failed_log_records").await, 0.0, "{account}");
+    assert_eq!(
+        collector.exporter_metric("otelcol_exporter_send_failed_log_records", "otlp_http").await,
+        0.0,
+        "{account}"
+    );
     assert_eq!(
         collector.metric("otelcol_receiver_accepted_log_records").await,
-        collector.metric("otelcol_exporter_sent_log_records").await,
+        collector.exporter_metric("otelcol_exporter_sent_log_records", "otlp_http").await,
         "every log record the collector accepted was sent: {account}"
     );
 
@@ -551,9 +561,9 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     .await;
     let held = account(&collector).await;
     let held_records = collector.metric("otelcol_receiver_accepted_log_records").await
-        - collector.metric("otelcol_exporter_sent_log_records").await;
+        - collector.exporter_metric("otelcol_exporter_sent_log_records", "otlp_http").await;
     let held_points = collector.metric("otelcol_receiver_accepted_metric_points").await
-        - collector.metric("otelcol_exporter_sent_metric_points").await;
+        - collector.exporter_metric("otelcol_exporter_sent_metric_points", "otlp_http").await;
     let log = collector.log.clone();
     let (took, status) = collector.terminate(PATIENCE);
     assert!(status.success(), "the collector's exit after SIGTERM: {status}");
@@ -595,7 +605,7 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     //    down (its queue_size says so), then the relay comes back on the same port and the queue drains.
     let collector = start_collector(&bin, &env).await;
     let reloaded = eventually("the restarted collector to report its reloaded queue", PATIENCE, || async {
-        let size = collector.metric("otelcol_exporter_queue_size").await;
+        let size = collector.exporter_metric("otelcol_exporter_queue_size", "otlp_http").await;
         if size > 0.0 {
             Ok(size)
         } else {
@@ -606,7 +616,7 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     let relay = support::relay::start_on(config.clone(), relay_port).await;
     let drained = wait_for(&db, &expected).await;
     eventually("the restarted collector's queue to drain", PATIENCE, || async {
-        let size = collector.metric("otelcol_exporter_queue_size").await;
+        let size = collector.exporter_metric("otelcol_exporter_queue_size", "otlp_http").await;
         if size == 0.0 {
             Ok(())
         } else {
@@ -632,15 +642,15 @@ async fn a_collector_stopped_while_the_relay_is_down_delivers_its_disk_queue_onc
     assert_eq!(deduplicated, expected.requests.len() as u64);
     assert!(raw >= deduplicated);
     // The restarted collector's own account: it sent what it accepted itself plus exactly what the first one held.
-    let sent = collector.metric("otelcol_exporter_sent_log_records").await;
+    let sent = collector.exporter_metric("otelcol_exporter_sent_log_records", "otlp_http").await;
     let accepted_after = collector.metric("otelcol_receiver_accepted_log_records").await;
     assert_eq!(sent - accepted_after, held_records, "records sent from the reloaded queue: {account}");
-    let sent = collector.metric("otelcol_exporter_sent_metric_points").await;
+    let sent = collector.exporter_metric("otelcol_exporter_sent_metric_points", "otlp_http").await;
     let accepted_after = collector.metric("otelcol_receiver_accepted_metric_points").await;
     assert!(held_points > 0.0, "the first collector held metric points too");
     assert_eq!(sent - accepted_after, held_points, "metric points sent from the reloaded queue: {account}");
     for name in ["otelcol_exporter_send_failed_log_records", "otelcol_exporter_send_failed_metric_points"] {
-        assert_eq!(collector.metric(name).await, 0.0, "{name}: {account}");
+        assert_eq!(collector.exporter_metric(name, "otlp_http").await, 0.0, "{name}: {account}");
     }
 
     collector.terminate(PATIENCE);

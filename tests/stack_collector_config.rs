@@ -67,7 +67,7 @@ fn validate_rejects_broken_copies_of_the_shipped_config() {
 /// is decoded ignoring unknown keys (open-telemetry/opentelemetry-collector#15907, since v0.160.0), so a typo
 /// there passes `validate` and the setting silently keeps its default. These are the keys those sections accept,
 /// from the v0.160.0 sources (mapstructure tags): (section path in the file, accepted keys).
-const UNCHECKED_SECTIONS: [(&str, &[&str]); 3] = [
+const UNCHECKED_SECTIONS: [(&str, &[&str]); 5] = [
     (
         // otlphttpexporter.Config with confighttp.ClientConfig squashed in.
         "exporters.otlp_http",
@@ -107,6 +107,54 @@ const UNCHECKED_SECTIONS: [(&str, &[&str]); 3] = [
         "exporters.otlp_http.retry_on_failure",
         &["enabled", "initial_interval", "max_elapsed_time", "max_interval", "multiplier", "randomization_factor"],
     ),
+    (
+        // prometheusremotewriteexporter.Config with exporterhelper.TimeoutConfig and confighttp.ClientConfig
+        // squashed in (decoded leniently as well: a typo under it passes validate, checked by hand on v0.160.0).
+        "exporters.prometheus_remote_write",
+        &[
+            "add_metric_suffixes",
+            "auth",
+            "compression",
+            "compression_params",
+            "convert_explicit_histograms_to_nhcb",
+            "cookies",
+            "disable_keep_alives",
+            "disable_scope_info",
+            "endpoint",
+            "external_labels",
+            "force_attempt_http2",
+            "headers",
+            "http",
+            "http2_ping_timeout",
+            "http2_read_idle_timeout",
+            "idle_conn_timeout",
+            "include_metadata_keys",
+            "keep_classic_histograms",
+            "keepalive",
+            "max_batch_request_parallelism",
+            "max_batch_size_bytes",
+            "max_conns_per_host",
+            "max_idle_conns",
+            "max_idle_conns_per_host",
+            "middlewares",
+            "namespace",
+            "protobuf_message",
+            "proxy_url",
+            "read_buffer_size",
+            "remote_write_queue",
+            "resource_constant_labels",
+            "resource_to_telemetry_conversion",
+            "retry_on_failure",
+            "send_metadata",
+            "target_info",
+            "timeout",
+            "tls",
+            "translation_strategy",
+            "wal",
+            "write_buffer_size",
+        ],
+    ),
+    ("exporters.prometheus_remote_write.target_info", &["enabled"]),
     (
         // otlpreceiver.HTTPConfig with confighttp.ServerConfig (and confignet.AddrConfig) squashed in.
         "receivers.otlp.protocols.http",

@@ -113,7 +113,10 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
     let compose = compose_with(&filled_env()).unwrap();
     let services = compose["services"].as_object().unwrap();
     let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
-    assert_eq!(names, BTreeSet::from(["clickhouse", "collector", "collector-init", "relay"]));
+    assert_eq!(
+        names,
+        BTreeSet::from(["alertmanager", "clickhouse", "collector", "collector-init", "prometheus", "relay"])
+    );
 
     let condition = |from: &str, to: &str| scalar(&service(&compose, from)["depends_on"][to]["condition"]);
     assert_eq!(condition("relay", "clickhouse"), "service_healthy");
@@ -127,11 +130,12 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
         // Every image is pinned to a version (digits in the tag), never a moving tag.
         if let Some(image) = svc["image"].as_str().filter(|_| svc["build"].is_null()) {
             let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_else(|| panic!("{name}: {image} has no tag"));
-            assert!(tag.chars().next().is_some_and(|c| c.is_ascii_digit()), "{name}: {image} is not pinned");
+            let version = tag.strip_prefix('v').unwrap_or(tag);
+            assert!(version.chars().next().is_some_and(|c| c.is_ascii_digit()), "{name}: {image} is not pinned");
         }
     }
     // A service waited on as healthy has a healthcheck; the collector (distroless) has none and waits on nobody.
-    for name in ["clickhouse", "relay"] {
+    for name in ["clickhouse", "relay", "prometheus", "alertmanager"] {
         assert!(service(&compose, name)["healthcheck"]["test"].is_array(), "{name} has no healthcheck");
     }
     assert!(service(&compose, "collector")["healthcheck"].is_null());
@@ -145,7 +149,9 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
         }
     }
     let expected: BTreeMap<u16, String> =
-        [(4317, "collector"), (4318, "collector"), (8123, "clickhouse")].map(|(p, s)| (p, s.to_string())).into();
+        [(4317, "collector"), (4318, "collector"), (8123, "clickhouse"), (9090, "prometheus"), (9093, "alertmanager")]
+            .map(|(p, s)| (p, s.to_string()))
+            .into();
     assert_eq!(ports, expected, "published ports");
 
     // The ClickHouse image needs many open files; its healthcheck probes the port compose publishes.
@@ -189,6 +195,7 @@ fn collector_wiring_matches_its_config_and_the_relay() {
         "OTELCOL_METRICS_HOST",
         "OTELCOL_METRICS_PORT",
         "OTELCOL_STORAGE_DIR",
+        "PROMETHEUS_REMOTE_WRITE_ENDPOINT",
     ] {
         assert!(placeholders.contains_key(name), "{path} has no ${{env:{name}:-...}}");
     }
@@ -245,6 +252,112 @@ fn collector_wiring_matches_its_config_and_the_relay() {
     assert_eq!(host_of(endpoint), "relay");
     assert!(compose["services"].get("relay").is_some());
     assert_eq!(port_of(endpoint), port_of(&config_str(&relay, "otlp", "http_addr")));
+}
+
+/// The `--flag=value` arguments of a service's command.
+fn command_flags(compose: &Value, name: &str) -> BTreeMap<String, String> {
+    service(compose, name)["command"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} has no command list"))
+        .iter()
+        .map(scalar)
+        .map(|arg| match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), value.to_string()),
+            None => (arg, String::new()),
+        })
+        .collect()
+}
+
+/// The `targets` of a scrape job of prometheus/prometheus.yml (or of its alertmanagers with job None).
+fn prometheus_targets(config: &serde_yaml_ng::Value, job: Option<&str>) -> Vec<String> {
+    let static_configs = match job {
+        Some(job) => config["scrape_configs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|c| c["job_name"].as_str() == Some(job))
+            .unwrap_or_else(|| panic!("prometheus.yml has no job {job}"))["static_configs"]
+            .clone(),
+        None => config["alerting"]["alertmanagers"][0]["static_configs"].clone(),
+    };
+    static_configs[0]["targets"].as_sequence().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn prometheus_and_alertmanager_wiring_matches_the_services_they_name() {
+    let compose = compose_with(&filled_env()).unwrap();
+    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("prometheus/prometheus.yml")).unwrap();
+
+    // Prometheus reads its config and rules where compose mounts them (rule_files are relative to the config),
+    // keeps its data in a volume, and accepts the collector's remote writes.
+    let flags = command_flags(&compose, "prometheus");
+    let mounts_p = mounts(&compose, "prometheus");
+    let config_file = &flags["--config.file"];
+    assert!(mounts_p
+        .iter()
+        .any(|m| m.source == "./prometheus/prometheus.yml" && &m.target == config_file && m.read_only));
+    let config_dir = config_file.rsplit_once('/').unwrap().0;
+    for pattern in config["rule_files"].as_sequence().unwrap() {
+        let dir = pattern.as_str().unwrap().rsplit_once('/').unwrap().0;
+        assert!(
+            mounts_p
+                .iter()
+                .any(|m| m.source == format!("./prometheus/{dir}") && m.target == format!("{config_dir}/{dir}")),
+            "rule_files {pattern:?}: {mounts_p:?}"
+        );
+    }
+    assert!(mounts_p.iter().any(|m| !m.source.starts_with('.') && m.target == flags["--storage.tsdb.path"]));
+    assert!(flags.contains_key("--web.enable-remote-write-receiver"), "{flags:?}");
+    let collector_env = service_env(&compose, "collector");
+    let write = &collector_env["PROMETHEUS_REMOTE_WRITE_ENDPOINT"];
+    assert_eq!(host_of(write), "prometheus");
+    assert_eq!(port_of(write), 9090);
+    assert!(write.ends_with("/api/v1/write"), "{write}");
+
+    // The scrape targets are compose services on the ports they listen on.
+    let relay = effective_config(&service_env(&compose, "relay"));
+    assert_eq!(
+        prometheus_targets(&config, Some("tokenledger-relay")),
+        [format!("relay:{}", port_of(&config_str(&relay, "admin", "addr")))]
+    );
+    assert_eq!(
+        prometheus_targets(&config, Some("otel-collector")),
+        [format!("collector:{}", collector_env["OTELCOL_METRICS_PORT"])]
+    );
+    assert_eq!(prometheus_targets(&config, None), ["alertmanager:9093"]);
+    assert_eq!(
+        config["global"]["external_labels"]["grafana_url"].as_str(),
+        Some("http://localhost:3000"),
+        "the dashboard links of the alerts point at compose's Grafana"
+    );
+
+    // Alertmanager reads its config where compose mounts it; every secret file is in the mounted secrets folder,
+    // which exists in the repository (with its README, not the secrets).
+    let flags = command_flags(&compose, "alertmanager");
+    let mounts_a = mounts(&compose, "alertmanager");
+    assert!(mounts_a
+        .iter()
+        .any(|m| m.source == "./prometheus/alertmanager.yml" && m.target == flags["--config.file"] && m.read_only));
+    assert!(mounts_a.iter().any(|m| !m.source.starts_with('.') && m.target == flags["--storage.path"]));
+    let secrets = mounts_a.iter().find(|m| m.source == "./prometheus/secrets").expect("the secrets folder is mounted");
+    assert!(secrets.read_only);
+    let alertmanager = read("prometheus/alertmanager.yml");
+    let files: Vec<&str> =
+        alertmanager.lines().filter_map(|l| l.trim().split_once("_file: ").map(|(_, v)| v.trim())).collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let documented = read("prometheus/secrets/README.md");
+    for file in files {
+        let name =
+            file.strip_prefix(&format!("{}/", secrets.target)).unwrap_or_else(|| panic!("{file} is outside the mount"));
+        assert!(documented.contains(&format!("`{name}`")), "prometheus/secrets/README.md documents {name}");
+    }
+
+    // Both healthchecks probe /-/healthy on the port compose publishes.
+    for (name, port) in [("prometheus", 9090), ("alertmanager", 9093)] {
+        let probe: Vec<String> =
+            service(&compose, name)["healthcheck"]["test"].as_array().unwrap().iter().map(scalar).collect();
+        assert_eq!(probe, ["CMD", "wget", "--spider", "-q", &format!("http://127.0.0.1:{port}/-/healthy")]);
+    }
 }
 
 #[test]

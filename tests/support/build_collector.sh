@@ -7,7 +7,9 @@
 # module proxy. Everything goes under the repo's .cache (git-ignored):
 #     .cache/go/                          GOPATH, GOMODCACHE, GOCACHE (GOFLAGS=-modcacherw: removable)
 #     .cache/otelcol/builder-v$VERSION/   the builder
-#     .cache/otelcol/$VERSION/            generated sources (src/) and the binary otelcol-tokenledger
+#     .cache/otelcol/$VERSION/$HASH/      generated sources (src/) and the binary otelcol-tokenledger, where
+#                                         $HASH is the first 16 hex digits of the manifest's sha256: clones with
+#                                         different manifests sharing one .cache keep one binary each
 # OTELCOL_CACHE_DIR overrides .cache/otelcol; OTELCOL_VERSION the version (default 0.160.0, the one
 # docker-compose.yml pins; the manifest must name the same).
 #
@@ -24,10 +26,10 @@ CACHE_DIR="${OTELCOL_CACHE_DIR:-$REPO_ROOT/.cache/otelcol}"
 
 mkdir -p "$CACHE_DIR"
 CACHE_DIR="$(cd "$CACHE_DIR" && pwd)"
-DEST="$CACHE_DIR/$VERSION"
+SUM="$(sha256sum "$MANIFEST" | cut -d' ' -f1)"
+DEST="$CACHE_DIR/$VERSION/${SUM:0:16}"
 BIN="$DEST/otelcol-tokenledger"
 STAMP="$DEST/manifest.sha256"
-SUM="$(sha256sum "$MANIFEST" | cut -d' ' -f1)"
 
 up_to_date() {
     [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "$SUM" ]]

@@ -62,12 +62,18 @@ pub fn binary() -> PathBuf {
 pub const STACK_VERSION: &str = "0.160.0";
 
 /// Where `make deps` (tests/support/build_collector.sh) puts the collector built from tests/otelcol/manifest.yaml:
-/// `$OTELCOL_CACHE_DIR/<version>/otelcol-tokenledger`, the cache directory defaulting to `<repo>/.cache/otelcol`.
+/// `$OTELCOL_CACHE_DIR/<version>/<hash>/otelcol-tokenledger`, the cache directory defaulting to
+/// `<repo>/.cache/otelcol` and `<hash>` the first 16 hex digits of the manifest's sha256 (as the script names it,
+/// so a binary built from another manifest is never taken for this one).
 pub fn built_binary() -> PathBuf {
     let cache = std::env::var_os("OTELCOL_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/otelcol"));
-    cache.join(STACK_VERSION).join("otelcol-tokenledger")
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otelcol/manifest.yaml");
+    let output = Command::new("sha256sum").arg(&manifest).output().expect("running sha256sum");
+    assert!(output.status.success(), "sha256sum {}: {}", manifest.display(), String::from_utf8_lossy(&output.stderr));
+    let hash = String::from_utf8_lossy(&output.stdout)[..16].to_string();
+    cache.join(STACK_VERSION).join(hash).join("otelcol-tokenledger")
 }
 
 /// The built collector, or None (after saying why on stderr) when it is absent outside CI. Under CI a missing
@@ -187,6 +193,21 @@ impl Collector {
         prometheus_sum(&text, name)
     }
 
+    /// As [`Collector::metric`], only the series of one exporter (`exporter="otlp_http"`): the shipped config has two
+    /// (the relay's and Prometheus' remote write), and the `otelcol_exporter_*` figures count each.
+    pub async fn exporter_metric(&self, name: &str, exporter: &str) -> f64 {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("collector metrics: {e}"))
+            .text()
+            .await
+            .unwrap();
+        let label = format!("exporter=\"{exporter}\"");
+        let lines: String = text.lines().filter(|l| l.contains(&label)).map(|l| format!("{l}\n")).collect();
+        prometheus_sum(&lines, name)
+    }
+
     /// The figures that say where the records are: read from the file, sent, given up, waiting.
     pub async fn progress(&self) -> Progress {
         Progress {
@@ -268,6 +289,58 @@ pub fn prometheus_sum(text: &str, name: &str) -> f64 {
             rest.starts_with(' ').then(|| rest.trim().parse::<f64>().ok()).flatten()
         })
         .sum()
+}
+
+/// The URL (`http://127.0.0.1:PORT/api/v1/write`) of a Prometheus remote-write stand-in that answers every
+/// request 200 with an empty protobuf body and keeps nothing: the shipped collector config always writes Claude
+/// Code's metrics to Prometheus, and tests that do not look at Prometheus need that exporter to succeed quietly.
+/// (Any path gets that answer, which is also an empty, successful OTLP export response.) One per process.
+pub fn remote_write_sink() -> String {
+    static SINK: OnceLock<String> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || answer_empty(stream));
+            }
+        });
+        url
+    })
+    .clone()
+}
+
+/// Reads HTTP/1.1 requests (headers, then Content-Length bytes) off one connection and answers each 200, empty.
+fn answer_empty(stream: std::net::TcpStream) {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err()
+            || writer
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Polls `probe` every 100 ms until it returns Ok, or panics after `timeout` with what it last said.

@@ -11,6 +11,7 @@ pub mod events;
 pub mod figures;
 pub mod fixtures;
 pub mod otlp_json;
+pub mod prometheus;
 pub mod relay;
 pub mod stack;
 pub mod stack_files;

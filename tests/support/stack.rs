@@ -27,6 +27,9 @@ pub struct CollectorEnv {
     pub metrics_port: u16,
     /// OTELCOL_STORAGE_DIR: the file_storage directory (must exist).
     pub storage_dir: PathBuf,
+    /// PROMETHEUS_REMOTE_WRITE_ENDPOINT: where Claude Code's metrics go for Prometheus. By default a sink that
+    /// accepts and forgets ([`super::collector::remote_write_sink`]); a test with a real Prometheus sets its own.
+    pub prometheus_write_endpoint: String,
 }
 
 impl CollectorEnv {
@@ -39,6 +42,7 @@ impl CollectorEnv {
             health_port: free_port(),
             metrics_port: free_port(),
             storage_dir: storage_dir.to_path_buf(),
+            prometheus_write_endpoint: super::collector::remote_write_sink(),
         }
     }
 
@@ -52,6 +56,7 @@ impl CollectorEnv {
             ("OTELCOL_METRICS_HOST", "127.0.0.1".to_string()),
             ("OTELCOL_METRICS_PORT", self.metrics_port.to_string()),
             ("OTELCOL_STORAGE_DIR", self.storage_dir.to_str().expect("UTF-8 path").to_string()),
+            ("PROMETHEUS_REMOTE_WRITE_ENDPOINT", self.prometheus_write_endpoint.clone()),
         ]
     }
 
