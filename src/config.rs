@@ -79,6 +79,18 @@ pub struct OtlpConfig {
     pub http_addr: SocketAddr,
     /// Largest request accepted, compressed and after decompression (bytes); larger gets 413 / RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
+    /// Requests read, decoded and reshaped at once; others wait for a slot before their body is read. Bounds the
+    /// relay's memory whatever the number of senders.
+    pub max_concurrent_requests: usize,
+    /// How long a request waits for a slot before it is answered 503 / UNAVAILABLE (retried by senders).
+    pub max_wait_ms: u64,
+}
+
+impl OtlpConfig {
+    /// `max_wait_ms` as a duration.
+    pub fn max_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.max_wait_ms)
+    }
 }
 
 /// The admin listener.
@@ -314,6 +326,8 @@ impl Default for OtlpConfig {
             grpc_addr: ([0, 0, 0, 0], 4317).into(),
             http_addr: ([0, 0, 0, 0], 4318).into(),
             max_request_bytes: 16 * 1024 * 1024,
+            max_concurrent_requests: 4,
+            max_wait_ms: 10_000,
         }
     }
 }
@@ -395,6 +409,9 @@ impl Config {
         }
         if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.batch.max_pending_rows == 0 {
             return bad("batch.max_rows, batch.max_bytes and batch.max_pending_rows must be above 0");
+        }
+        if self.otlp.max_concurrent_requests == 0 {
+            return bad("otlp.max_concurrent_requests must be above 0");
         }
         if self.batch.max_pending_rows < self.batch.max_rows {
             return bad("batch.max_pending_rows must be at least batch.max_rows");

@@ -8,7 +8,7 @@ use crate::config::LimitsConfig;
 use crate::reshape::{
     reshape_logs, reshape_metrics, AgentDirectory, Clock, LogsRequest, MetricsRequest, Reshaped, StageMap,
 };
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Queued, Sink, SinkError};
 use crate::telemetry::names;
 
 /// Reshapes requests and writes their rows.
@@ -18,6 +18,22 @@ pub struct Pipeline {
     agents: Arc<AgentDirectory>,
     limits: LimitsConfig,
     sink: Sink,
+}
+
+/// A request whose rows are queued on the batchers, with what of it was rejected; [`Stored::committed`] waits
+/// for the commits.
+#[must_use = "a request is only stored once `committed` returns Ok"]
+pub struct Stored {
+    accepted: Accepted,
+    queued: Queued,
+}
+
+impl Stored {
+    /// Waits until every row is committed; then what of the request was rejected.
+    pub async fn committed(self) -> Result<Accepted, SinkError> {
+        self.queued.committed().await?;
+        Ok(self.accepted)
+    }
 }
 
 /// A request that was committed, with what of it was rejected.
@@ -41,20 +57,20 @@ impl Pipeline {
         Clock::around(now_ns(), hours, std::time::Duration::from_secs(self.limits.max_event_lead_secs))
     }
 
-    /// Stores a logs request; Ok once its rows are committed.
-    pub async fn logs(&self, request: LogsRequest) -> Result<Accepted, SinkError> {
+    /// Reshapes a logs request and queues its rows; the request itself is freed when this returns.
+    pub fn logs(&self, request: LogsRequest) -> Result<Stored, SinkError> {
         let unreadable = request.unreadable_count;
         let reshaped = reshape_logs(request, &self.stages, &self.agents, &self.clock());
         count_events(&reshaped, unreadable);
-        self.write("logs", reshaped).await
+        self.queue("logs", reshaped)
     }
 
-    /// Stores a metrics request; Ok once its rows are committed.
-    pub async fn metrics(&self, request: MetricsRequest) -> Result<Accepted, SinkError> {
+    /// Reshapes a metrics request and queues its rows; the request itself is freed when this returns.
+    pub fn metrics(&self, request: MetricsRequest) -> Result<Stored, SinkError> {
         let reshaped = reshape_metrics(request, &self.stages, &self.clock());
         let points = reshaped.rows.metrics.len() as u64;
         metrics::counter!(names::RECORDS_RECEIVED, "signal" => "metrics").increment(points + reshaped.rejected);
-        self.write("metrics", reshaped).await
+        self.queue("metrics", reshaped)
     }
 
     /// Counts a traces request: spans are accepted and counted, not stored (Claude Code's cost data is in its
@@ -63,14 +79,14 @@ impl Pipeline {
         metrics::counter!(names::RECORDS_RECEIVED, "signal" => "traces").increment(spans as u64);
     }
 
-    async fn write(&self, signal: &'static str, reshaped: Reshaped) -> Result<Accepted, SinkError> {
+    fn queue(&self, signal: &'static str, reshaped: Reshaped) -> Result<Stored, SinkError> {
         let accepted = Accepted { rejected: reshaped.rejected, message: reshaped.summary() };
         if reshaped.rejected > 0 {
             metrics::counter!(names::RECORDS_REJECTED, "signal" => signal).increment(reshaped.rejected);
             tracing::info!(signal, rejected = reshaped.rejected, problems = %accepted.message, "records rejected");
         }
-        self.sink.write(reshaped.rows).await?;
-        Ok(accepted)
+        let queued = self.sink.queue(reshaped.rows)?;
+        Ok(Stored { accepted, queued })
     }
 }
 

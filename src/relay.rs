@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
-use crate::receive::{grpc, http, Ingest};
+use crate::receive::{grpc, http, Gate, Ingest};
 use crate::reshape::{AgentDirectory, StageMap};
 use crate::sink::startup::{self, SchemaGate};
 use crate::sink::{client, CostCounters, RecentKeys, Sink};
@@ -58,7 +58,8 @@ impl Relay {
         let readiness = ClickHouseReady { client: client.clone(), database, schema: gate.clone() };
         let (sink, tasks) = Sink::start(client, &config.clickhouse, &config.batch, cost, recent, gate);
         let pipeline = Pipeline::new(StageMap::new(config.stages.clone()), agents, config.limits.clone(), sink);
-        let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes));
+        let gate = Gate::new(config.otlp.max_concurrent_requests, config.otlp.max_wait());
+        let ingest = Arc::new(Ingest::new(pipeline, config.auth.token.clone(), config.otlp.max_request_bytes, gate));
         Relay { ingest, tasks, prometheus, readiness, startup }
     }
 

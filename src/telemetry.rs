@@ -29,6 +29,8 @@ pub mod names {
     pub const ERRORS: &str = "tokenledger_errors_total";
     /// OTLP requests answered, by `transport`, `signal` and `outcome`.
     pub const REQUESTS: &str = "tokenledger_requests_total";
+    /// OTLP requests waiting for a request slot (`otlp.max_concurrent_requests`) before their body is read.
+    pub const REQUESTS_WAITING: &str = "tokenledger_requests_waiting";
     /// Rows accepted but not yet committed.
     pub const PENDING_ROWS: &str = "tokenledger_pending_rows";
     /// Cost in USD of committed api_request events, by workflow_id, stage, agent, model.

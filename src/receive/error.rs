@@ -37,6 +37,12 @@ pub enum ReceiveError {
     /// The body is not an OTLP request.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// Every request slot (`otlp.max_concurrent_requests`) stayed taken for `otlp.max_wait_ms`.
+    #[error("busy: no request slot free within {} ms; retry later", waited.as_millis())]
+    Busy {
+        /// How long the request waited.
+        waited: std::time::Duration,
+    },
     /// The rows could not be committed.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -54,7 +60,7 @@ impl ReceiveError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ReceiveError::Decompress(_) | ReceiveError::Decode(_) => StatusCode::BAD_REQUEST,
-            ReceiveError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::Busy { .. } | ReceiveError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -66,7 +72,7 @@ impl ReceiveError {
             ReceiveError::TooLarge { .. } | ReceiveError::Sink(SinkError::TooLarge { .. }) => {
                 tonic::Status::resource_exhausted(message)
             }
-            ReceiveError::Sink(_) => tonic::Status::unavailable(message),
+            ReceiveError::Busy { .. } | ReceiveError::Sink(_) => tonic::Status::unavailable(message),
             _ => tonic::Status::invalid_argument(message),
         }
     }
@@ -78,6 +84,7 @@ impl ReceiveError {
             ReceiveError::UnsupportedContentType(_) | ReceiveError::UnsupportedEncoding(_) => "unsupported",
             ReceiveError::TooLarge { .. } => "too_large",
             ReceiveError::Decompress(_) | ReceiveError::Decode(_) => "malformed",
+            ReceiveError::Busy { .. } => "busy",
             ReceiveError::Sink(error) => error.kind(),
         }
     }

@@ -21,7 +21,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::Status;
 
 use super::decode::protobuf;
-use super::{Ingest, ReceiveError};
+use super::{Ingest, ReceiveError, Slot};
 use crate::telemetry::names;
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
@@ -34,8 +34,8 @@ pub trait Signal: Send + Sync + 'static {
     const LABEL: &'static str;
     /// The Export response message.
     type Response: prost::Message + Default + Send + 'static;
-    /// Decodes and stores one Export request.
-    fn export(ingest: Arc<Ingest>, body: Bytes) -> BoxFuture<Result<Self::Response, ReceiveError>>;
+    /// Decodes and stores one Export request; `slot` is given back once its rows are queued.
+    fn export(ingest: Arc<Ingest>, body: Bytes, slot: Slot) -> BoxFuture<Result<Self::Response, ReceiveError>>;
 }
 
 /// opentelemetry.proto.collector.logs.v1.LogsService
@@ -49,8 +49,8 @@ impl Signal for Logs {
     const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const LABEL: &'static str = "logs";
     type Response = ExportLogsServiceResponse;
-    fn export(ingest: Arc<Ingest>, body: Bytes) -> BoxFuture<Result<Self::Response, ReceiveError>> {
-        Box::pin(async move { ingest.logs(protobuf::decode_logs(body)?).await })
+    fn export(ingest: Arc<Ingest>, body: Bytes, slot: Slot) -> BoxFuture<Result<Self::Response, ReceiveError>> {
+        Box::pin(async move { ingest.logs(protobuf::decode_logs(body)?, slot).await })
     }
 }
 
@@ -58,8 +58,8 @@ impl Signal for Metrics {
     const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
     const LABEL: &'static str = "metrics";
     type Response = ExportMetricsServiceResponse;
-    fn export(ingest: Arc<Ingest>, body: Bytes) -> BoxFuture<Result<Self::Response, ReceiveError>> {
-        Box::pin(async move { ingest.metrics(protobuf::decode_metrics(body)?).await })
+    fn export(ingest: Arc<Ingest>, body: Bytes, slot: Slot) -> BoxFuture<Result<Self::Response, ReceiveError>> {
+        Box::pin(async move { ingest.metrics(protobuf::decode_metrics(body)?, slot).await })
     }
 }
 
@@ -67,8 +67,12 @@ impl Signal for Traces {
     const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
     const LABEL: &'static str = "traces";
     type Response = ExportTraceServiceResponse;
-    fn export(ingest: Arc<Ingest>, body: Bytes) -> BoxFuture<Result<Self::Response, ReceiveError>> {
-        Box::pin(async move { Ok(ingest.traces(protobuf::count_spans(body)?)) })
+    fn export(ingest: Arc<Ingest>, body: Bytes, slot: Slot) -> BoxFuture<Result<Self::Response, ReceiveError>> {
+        Box::pin(async move {
+            let spans = protobuf::count_spans(body)?;
+            drop(slot);
+            Ok(ingest.traces(spans))
+        })
     }
 }
 
@@ -116,6 +120,15 @@ where
             if !is_export {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
+            // Taken before tonic reads the message, so requests waiting for a slot hold no message buffer.
+            let slot = match ingest.enter().await {
+                Ok(slot) => slot,
+                Err(error) => {
+                    metrics::counter!(names::REQUESTS, "transport" => "grpc", "signal" => S::LABEL, "outcome" => error.outcome())
+                        .increment(1);
+                    return Ok(error.grpc_status().into_http());
+                }
+            };
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             accept.enable(CompressionEncoding::Zstd);
@@ -123,7 +136,8 @@ where
             let mut grpc = Grpc::new(RawCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            let mut response = grpc.unary(Export::<S> { ingest, signal: PhantomData }, request).await;
+            let export = Export::<S> { ingest, slot: Some(slot), signal: PhantomData };
+            let mut response = grpc.unary(export, request).await;
             too_large_is_resource_exhausted(&mut response);
             Ok(response)
         })
@@ -141,6 +155,7 @@ fn too_large_is_resource_exhausted(response: &mut http::Response<Body>) {
 
 struct Export<S> {
     ingest: Arc<Ingest>,
+    slot: Option<Slot>,
     signal: PhantomData<fn() -> S>,
 }
 
@@ -150,11 +165,13 @@ impl<S: Signal> UnaryService<Bytes> for Export<S> {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingest = self.ingest.clone();
+        let slot = self.slot.take();
         Box::pin(async move {
             let authorization = request.metadata().get("authorization").map(|v| v.as_bytes().to_vec());
-            let result = match ingest.authorize(authorization.as_deref()) {
-                Ok(()) => S::export(ingest, request.into_inner()).await,
-                Err(error) => Err(error),
+            let result = match (ingest.authorize(authorization.as_deref()), slot) {
+                (Ok(()), Some(slot)) => S::export(ingest, request.into_inner(), slot).await,
+                (Ok(()), None) => Err(ReceiveError::Busy { waited: std::time::Duration::ZERO }),
+                (Err(error), _) => Err(error),
             };
             let outcome = result.as_ref().map_or_else(ReceiveError::outcome, |_| "ok");
             metrics::counter!(names::REQUESTS, "transport" => "grpc", "signal" => S::LABEL, "outcome" => outcome)

@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,17 +15,15 @@ use axum::Router;
 use serde::Serialize;
 
 use super::decode::{json, protobuf};
-use super::{Ingest, ReceiveError};
+use super::{Ingest, ReceiveError, Slot};
 use crate::telemetry::names;
 
 /// The OTLP/HTTP router. Tests call it without a socket.
 pub fn router(ingest: Arc<Ingest>) -> Router {
-    let limit = ingest.max_request_bytes();
     Router::new()
         .route("/v1/logs", post(logs))
         .route("/v1/metrics", post(metrics))
         .route("/v1/traces", post(traces))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(ingest)
 }
 
@@ -45,59 +43,82 @@ enum Format {
     Json,
 }
 
-async fn logs(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn logs(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
     let format = format_of(&headers);
     let result = async {
-        let (format, body) = read(&ingest, &headers, body)?;
+        let slot = enter(&ingest, &headers).await?;
+        let (format, body) = read(&ingest, &headers, body).await?;
         let request = match format {
             Format::Protobuf => protobuf::decode_logs(body)?,
             Format::Json => json::decode_logs(&body)?,
         };
-        ingest.logs(request).await
+        ingest.logs(request, slot).await
     }
     .await;
     respond("logs", format, result)
 }
 
-async fn metrics(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn metrics(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
     let format = format_of(&headers);
     let result = async {
-        let (format, body) = read(&ingest, &headers, body)?;
+        let slot = enter(&ingest, &headers).await?;
+        let (format, body) = read(&ingest, &headers, body).await?;
         let request = match format {
             Format::Protobuf => protobuf::decode_metrics(body)?,
             Format::Json => json::decode_metrics(&body)?,
         };
-        ingest.metrics(request).await
+        ingest.metrics(request, slot).await
     }
     .await;
     respond("metrics", format, result)
 }
 
-async fn traces(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn traces(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
     let format = format_of(&headers);
-    let result = (|| {
-        let (format, body) = read(&ingest, &headers, body)?;
+    let result = async {
+        let _slot = enter(&ingest, &headers).await?;
+        let (format, body) = read(&ingest, &headers, body).await?;
         let spans = match format {
             Format::Protobuf => protobuf::count_spans(body)?,
             Format::Json => json::count_spans(&body)?,
         };
         Ok(ingest.traces(spans))
-    })();
+    }
+    .await;
     respond("traces", format, result)
 }
 
-/// Checks the token and the content type, and decompresses the body.
-fn read(ingest: &Ingest, headers: &HeaderMap, body: Bytes) -> Result<(Format, Bytes), ReceiveError> {
+/// Checks the token, then waits for a request slot: a sender without the token never takes one.
+async fn enter(ingest: &Ingest, headers: &HeaderMap) -> Result<Slot, ReceiveError> {
     ingest.authorize(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))?;
+    ingest.enter().await
+}
+
+/// Checks the content type, reads the body (at most `otlp.max_request_bytes`) and decompresses it.
+async fn read(ingest: &Ingest, headers: &HeaderMap, body: Body) -> Result<(Format, Bytes), ReceiveError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match media_type(content_type).as_str() {
         "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
         "application/json" => Format::Json,
         _ => return Err(ReceiveError::UnsupportedContentType(content_type.to_string())),
     };
+    let limit = ingest.max_request_bytes();
+    let body = axum::body::to_bytes(body, limit).await.map_err(|error| body_error(error, limit))?;
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let body = decompress(encoding, body, ingest.max_request_bytes())?;
+    let body = decompress(encoding, body, limit)?;
     Ok((format, body))
+}
+
+/// A body over the limit is 413; one the sender broke off is malformed.
+fn body_error(error: axum::Error, limit: usize) -> ReceiveError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return ReceiveError::TooLarge { limit };
+        }
+        source = current.source();
+    }
+    ReceiveError::Decompress(format!("cannot read the body: {error}"))
 }
 
 fn media_type(content_type: &str) -> String {

@@ -6,6 +6,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod gate;
 pub mod grpc;
 pub mod http;
 
@@ -16,18 +17,25 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use crate::pipeline::{Accepted, Pipeline};
 use crate::reshape::{LogsRequest, MetricsRequest};
 pub use error::ReceiveError;
+pub use gate::{Gate, Slot};
 
-/// What both listeners share: the pipeline, the token and the size limit.
+/// What both listeners share: the pipeline, the token, the size limit and the request slots.
 pub struct Ingest {
     pipeline: Pipeline,
     token: Option<String>,
     max_request_bytes: usize,
+    gate: Gate,
 }
 
 impl Ingest {
     /// Listeners' shared state.
-    pub fn new(pipeline: Pipeline, token: Option<String>, max_request_bytes: usize) -> Ingest {
-        Ingest { pipeline, token, max_request_bytes }
+    pub fn new(pipeline: Pipeline, token: Option<String>, max_request_bytes: usize, gate: Gate) -> Ingest {
+        Ingest { pipeline, token, max_request_bytes, gate }
+    }
+
+    /// Waits for a request slot; take it before reading a body (see [`gate`]).
+    pub async fn enter(&self) -> Result<Slot, ReceiveError> {
+        self.gate.enter().await
     }
 
     /// Checks an `authorization` header value against `auth.token`.
@@ -47,9 +55,11 @@ impl Ingest {
         self.max_request_bytes
     }
 
-    /// Stores a logs request and builds its response.
-    pub async fn logs(&self, request: LogsRequest) -> Result<ExportLogsServiceResponse, ReceiveError> {
-        let accepted = self.pipeline.logs(request).await?;
+    /// Stores a logs request and builds its response; `slot` is given back once the rows are queued.
+    pub async fn logs(&self, request: LogsRequest, slot: Slot) -> Result<ExportLogsServiceResponse, ReceiveError> {
+        let stored = self.pipeline.logs(request)?;
+        drop(slot);
+        let accepted = stored.committed().await?;
         Ok(ExportLogsServiceResponse {
             partial_success: partial(&accepted).map(|(rejected, error_message)| ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
@@ -58,9 +68,15 @@ impl Ingest {
         })
     }
 
-    /// Stores a metrics request and builds its response.
-    pub async fn metrics(&self, request: MetricsRequest) -> Result<ExportMetricsServiceResponse, ReceiveError> {
-        let accepted = self.pipeline.metrics(request).await?;
+    /// Stores a metrics request and builds its response; `slot` is given back once the rows are queued.
+    pub async fn metrics(
+        &self,
+        request: MetricsRequest,
+        slot: Slot,
+    ) -> Result<ExportMetricsServiceResponse, ReceiveError> {
+        let stored = self.pipeline.metrics(request)?;
+        drop(slot);
+        let accepted = stored.committed().await?;
         Ok(ExportMetricsServiceResponse {
             partial_success: partial(&accepted).map(|(rejected, error_message)| ExportMetricsPartialSuccess {
                 rejected_data_points: rejected,

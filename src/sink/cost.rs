@@ -35,6 +35,7 @@ struct State {
 }
 
 /// What a request adds to the counters once committed.
+#[derive(Default)]
 pub struct Tally(Vec<(u64, Labels, f64, [u64; 4])>);
 
 /// Token types, as Claude Code names them in claude_code.token.usage.

@@ -98,18 +98,23 @@ impl Sink {
         (sink, SinkTasks(tasks))
     }
 
-    /// Writes a request's rows; returns once every row is committed, or with the first failure. Rows committed
-    /// recently (a redelivery) are dropped first; a table whose rows commit is remembered even if another fails,
-    /// so a retry rewrites only what is missing.
-    pub async fn write(&self, mut rows: Rows) -> Result<(), SinkError> {
+    /// Writes a request's rows; returns once every row is committed, or with the first failure.
+    pub async fn write(&self, rows: Rows) -> Result<(), SinkError> {
+        self.queue(rows)?.committed().await
+    }
+
+    /// Hands a request's rows to the batchers without waiting for their commits: once this returns, the rows are
+    /// the batchers' and the request's own buffers can be freed. Rows committed recently (a redelivery) are
+    /// dropped first. Refused at once when the rows would take the rows waiting past `batch.max_pending_rows`.
+    pub fn queue(&self, mut rows: Rows) -> Result<Queued, SinkError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Queued::nothing(self));
         }
         self.schema.check().map_err(SinkError::NotReady)?;
         let keys = self.recent.drop_committed(&mut rows);
         let count = rows.len();
         if count == 0 {
-            return Ok(());
+            return Ok(Queued::nothing(self));
         }
         if count > self.max_pending_rows {
             return Err(SinkError::TooLarge { rows: count, limit: self.max_pending_rows });
@@ -131,28 +136,7 @@ impl Sink {
             submit(&t.events, events),
             submit(&t.metrics, metric_rows),
         ];
-        let mut result = Ok(());
-        let mut api_requests_committed = false;
-        for (table, ack) in acks.into_iter().flatten() {
-            let outcome = match ack {
-                Ok(receiver) => receiver.await.unwrap_or(Err(SinkError::ShuttingDown)),
-                Err(error) => Err(error),
-            };
-            match outcome {
-                Ok(()) => {
-                    self.recent.remember(table, keys.of(table));
-                    api_requests_committed |= table == ApiRequestRow::TABLE;
-                }
-                Err(error) if result.is_ok() => result = Err(error),
-                Err(_) => {}
-            }
-        }
-        if api_requests_committed {
-            self.cost.record(cost);
-        }
-        drop(permit);
-        self.report_pending();
-        result
+        Ok(Queued { sink: self.clone(), acks: acks.into_iter().flatten().collect(), keys, cost, permit: Some(permit) })
     }
 
     fn report_pending(&self) {
@@ -162,6 +146,50 @@ impl Sink {
 }
 
 type Ack = oneshot::Receiver<Result<(), SinkError>>;
+
+/// A request's rows in the batchers' hands; [`Queued::committed`] waits for their commits.
+#[must_use = "rows are only known to be stored once `committed` returns Ok"]
+pub struct Queued {
+    sink: Sink,
+    acks: Vec<(&'static str, Result<Ack, SinkError>)>,
+    keys: dedup::Keys,
+    cost: cost::Tally,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Queued {
+    fn nothing(sink: &Sink) -> Queued {
+        Queued { sink: sink.clone(), acks: Vec::new(), keys: dedup::Keys::default(), cost: Default::default(), permit: None }
+    }
+
+    /// Returns once every row is committed, or with the first failure. A table whose rows commit is remembered
+    /// even if another fails, so a retry rewrites only what is missing.
+    pub async fn committed(mut self) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        let mut api_requests_committed = false;
+        for (table, ack) in std::mem::take(&mut self.acks) {
+            let outcome = match ack {
+                Ok(receiver) => receiver.await.unwrap_or(Err(SinkError::ShuttingDown)),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => {
+                    self.sink.recent.remember(table, self.keys.of(table));
+                    api_requests_committed |= table == ApiRequestRow::TABLE;
+                }
+                Err(error) if result.is_ok() => result = Err(error),
+                Err(_) => {}
+            }
+        }
+        if api_requests_committed {
+            self.sink.cost.record(std::mem::take(&mut self.cost));
+        }
+        if self.permit.take().is_some() {
+            self.sink.report_pending();
+        }
+        result
+    }
+}
 
 /// Queues rows on a table's batcher; None when there is nothing to queue.
 fn submit<T: Table>(handle: &BatcherHandle<T>, rows: Vec<T>) -> Option<(&'static str, Result<Ack, SinkError>)> {
