@@ -115,6 +115,7 @@ bench: deps rotel
 	$(VENV_PY) benches/storage.py
 	$(VENV_PY) benches/final_setting.py
 	$(VENV_PY) benches/ledger_figures.py
+	$(VENV_PY) benches/panels.py
 
 # Fuzzing (fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS (default 60), seeded from tests/fixtures;
 # prints executions and coverage. Not part of `test`: fuzz/ is its own workspace.

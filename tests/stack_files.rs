@@ -115,13 +115,14 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
     let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["alertmanager", "clickhouse", "collector", "collector-init", "prometheus", "relay"])
+        BTreeSet::from(["alertmanager", "clickhouse", "collector", "collector-init", "grafana", "prometheus", "relay"])
     );
 
     let condition = |from: &str, to: &str| scalar(&service(&compose, from)["depends_on"][to]["condition"]);
     assert_eq!(condition("relay", "clickhouse"), "service_healthy");
     assert_eq!(condition("collector", "relay"), "service_healthy");
     assert_eq!(condition("collector", "collector-init"), "service_completed_successfully");
+    assert_eq!(condition("grafana", "clickhouse"), "service_healthy");
 
     for (name, svc) in services {
         let restart = scalar(&svc["restart"]);
@@ -135,7 +136,7 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
         }
     }
     // A service waited on as healthy has a healthcheck; the collector (distroless) has none and waits on nobody.
-    for name in ["clickhouse", "relay", "prometheus", "alertmanager"] {
+    for name in ["clickhouse", "relay", "prometheus", "alertmanager", "grafana"] {
         assert!(service(&compose, name)["healthcheck"]["test"].is_array(), "{name} has no healthcheck");
     }
     assert!(service(&compose, "collector")["healthcheck"].is_null());
@@ -149,7 +150,14 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
         }
     }
     let expected: BTreeMap<u16, String> =
-        [(4317, "collector"), (4318, "collector"), (8123, "clickhouse"), (9090, "prometheus"), (9093, "alertmanager")]
+        [
+            (3000, "grafana"),
+            (4317, "collector"),
+            (4318, "collector"),
+            (8123, "clickhouse"),
+            (9090, "prometheus"),
+            (9093, "alertmanager"),
+        ]
             .map(|(p, s)| (p, s.to_string()))
             .into();
     assert_eq!(ports, expected, "published ports");
@@ -545,4 +553,99 @@ fn dockerfile_builds_with_the_makefile_release_command_and_runs_unprivileged() {
         .flat_map(|(_, a)| a.split_whitespace().map(|p| p.parse::<u16>().unwrap()).collect::<Vec<_>>())
         .collect();
     assert_eq!(exposed, listeners);
+}
+
+/// One provisioning YAML of grafana/provisioning as JSON.
+fn provisioning(path: &str) -> Value {
+    serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn grafana_provisioning_matches_compose_and_the_clickhouse_users() {
+    let compose = compose_with(&filled_env()).unwrap();
+    let raw = compose_raw();
+    let grafana = service(&compose, "grafana");
+    let datasources = provisioning("grafana/provisioning/datasources/tokenledger.yml");
+    let list = datasources["datasources"].as_array().unwrap();
+    let by_uid = |uid: &str| {
+        list.iter().find(|d| d["uid"] == uid).unwrap_or_else(|| panic!("no datasource {uid}: {datasources}")).clone()
+    };
+
+    // ClickHouse: the read-only user of the users XML, whose profile reads with final = 1; its password is the
+    // variable that user's from_env names, passed to Grafana as compose passes it to ClickHouse.
+    let clickhouse = by_uid("tokenledger-clickhouse");
+    assert_eq!(clickhouse["type"], "grafana-clickhouse-datasource");
+    let user = clickhouse["jsonData"]["username"].as_str().unwrap();
+    assert_eq!(user, "tokenledger_reader");
+    let xml = read(USERS_XML);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let node = xml_user(&doc, user);
+    let profile = child(node, "profile").text().unwrap().trim().to_string();
+    assert_eq!(profile_settings(&doc, &profile).get("final").map(String::as_str), Some("1"), "{user} reads with final");
+    assert_eq!(profile_settings(&doc, &profile).get("readonly").map(String::as_str), Some("2"), "{user} is read-only");
+    let env_name = child(node, "password").attribute("from_env").unwrap();
+    let password = clickhouse["secureJsonData"]["password"].as_str().unwrap();
+    assert_eq!(password, format!("${{{env_name}}}"), "Grafana expands ${{NAME}} from its environment");
+    let raw_env = |name: &str| service_env(&raw, name);
+    assert_eq!(raw_env("grafana")[env_name], raw_env("clickhouse")[env_name], "{env_name} for Grafana and ClickHouse");
+    assert_eq!(service_env(&compose, "grafana")[env_name], filled_env()[env_name]);
+    // Where it connects: the clickhouse service's HTTP port, the relay's database.
+    assert_eq!(clickhouse["jsonData"]["host"], "clickhouse");
+    assert_eq!(clickhouse["jsonData"]["protocol"], "http");
+    let port = clickhouse["jsonData"]["port"].as_u64().unwrap() as u16;
+    assert!(published(&compose, "clickhouse").iter().any(|p| p.container == port), "ClickHouse's HTTP port {port}");
+    let relay = service_env(&compose, "relay");
+    assert_eq!(clickhouse["jsonData"]["defaultDatabase"].as_str().unwrap(), relay["TOKENLEDGER_CLICKHOUSE__DATABASE"]);
+
+    // Prometheus by the name and port the stack gives it (its service is checked where it is defined).
+    let prometheus = by_uid("tokenledger-prometheus");
+    assert_eq!(prometheus["type"], "prometheus");
+    assert_eq!(prometheus["url"], "http://prometheus:9090");
+
+    // The plugin pinned in compose is the version every dashboard target names.
+    let env = service_env(&compose, "grafana");
+    let (plugin, version) = env["GF_PLUGINS_PREINSTALL_SYNC"].split_once('@').expect("plugin@version");
+    assert_eq!(plugin, "grafana-clickhouse-datasource");
+    let mut targets = 0;
+    for path in walk(&repo("grafana/dashboards")) {
+        let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if target["datasource"]["type"] == plugin {
+                    assert_eq!(target["pluginVersion"], version, "{}: {target}", path.display());
+                    targets += 1;
+                }
+            }
+        }
+    }
+    assert!(targets > 0, "no ClickHouse target in grafana/dashboards");
+    // The admin password is a required .env secret.
+    let admin = &service_env(&raw, "grafana")["GF_SECURITY_ADMIN_PASSWORD"];
+    assert_eq!(references(admin)[0].name, "GRAFANA_ADMIN_PASSWORD");
+
+    // The provisioning folders and the dashboards are mounted where Grafana and the provider look.
+    let mounts = mounts(&compose, "grafana");
+    let target_of = |source: &str| {
+        mounts
+            .iter()
+            .find(|m| m.source == source)
+            .unwrap_or_else(|| panic!("{source} not mounted: {mounts:?}"))
+            .target
+            .clone()
+    };
+    assert_eq!(target_of("./grafana/provisioning/datasources"), "/etc/grafana/provisioning/datasources");
+    assert_eq!(target_of("./grafana/provisioning/dashboards"), "/etc/grafana/provisioning/dashboards");
+    let providers = provisioning("grafana/provisioning/dashboards/tokenledger.yml");
+    let provider = &providers["providers"][0];
+    assert_eq!(provider["type"], "file");
+    assert_eq!(provider["options"]["path"].as_str().unwrap(), target_of("./grafana/dashboards"));
+    assert!(
+        mounts.iter().any(|m| m.target == "/var/lib/grafana" && !m.source.starts_with("./")),
+        "grafana's data volume"
+    );
+
+    // Healthcheck on /api/health of the port compose publishes.
+    let probe = grafana["healthcheck"]["test"].as_array().unwrap().iter().map(scalar).collect::<Vec<_>>();
+    assert!(probe.iter().any(|a| a == "http://127.0.0.1:3000/api/health"), "{probe:?}");
+    assert!(published(&compose, "grafana").iter().any(|p| p.container == 3000));
 }

@@ -1,10 +1,11 @@
 //! The ClickHouse schema (clickhouse/*.sql, built into the binary) and applying it.
 
 /// The schema files in the order they are applied.
-pub const FILES: [(&str, &str); 3] = [
+pub const FILES: [(&str, &str); 4] = [
     ("001_tables.sql", include_str!("../../clickhouse/001_tables.sql")),
     ("002_views.sql", include_str!("../../clickhouse/002_views.sql")),
     ("003_prices.sql", include_str!("../../clickhouse/003_prices.sql")),
+    ("004_grafana.sql", include_str!("../../clickhouse/004_grafana.sql")),
 ];
 
 /// Every statement of the schema, in order: statements end with `;` at the end of a line; `--` lines are
@@ -63,7 +64,7 @@ mod tests {
         let statements = statements();
         let creates = statements.iter().filter(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")).count();
         let views = statements.iter().filter(|s| s.starts_with("CREATE OR REPLACE VIEW")).count();
-        assert_eq!((creates, views), (8, 4), "{statements:#?}");
+        assert_eq!((creates, views), (8, 6), "{statements:#?}");
         assert!(statements.iter().all(|s| !s.contains("\n--") && !s.ends_with(';')));
     }
 }

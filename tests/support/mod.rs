@@ -10,6 +10,7 @@ pub mod collector;
 pub mod events;
 pub mod figures;
 pub mod fixtures;
+pub mod grafana;
 pub mod otlp_json;
 pub mod prometheus;
 pub mod relay;
