@@ -1,6 +1,7 @@
 //! The ClickHouse plugin's own macro cases (pkg/macros/macros_test.go of grafana/clickhouse-datasource v4.20.0,
 //! kept as data in tests/fixtures/grafana/macros_cases.json) run against the port in tests/support/grafana.rs
-//! that the panel tests expand every dashboard's SQL with: each case's output, or its error and the error's kind.
+//! that the panel tests expand every dashboard's SQL with: each case's output, or its error and the error's kind;
+//! and its $__conditionalAll cases (src/data/CHDatasource.test.ts, tests/fixtures/grafana/conditional_all_cases.json).
 
 mod support;
 
@@ -82,5 +83,27 @@ fn the_plugins_own_macro_cases_pass_on_the_port() {
             (None, Some(kind)) => check_error(&what, kind, got),
             _ => panic!("{what}: a case has either want or error"),
         }
+    }
+}
+
+#[test]
+fn the_plugins_own_conditional_all_cases_pass_on_the_port() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grafana/conditional_all_cases.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(doc["commit"], "973c4a508220c378ef8a477f3133bba935ca2345");
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 5, "every $__conditionalAll case of CHDatasource.test.ts");
+    for case in cases {
+        let variables = case["variables"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| {
+                let current = vec![value.as_str().unwrap().to_string()];
+                (name.clone(), grafana::Variable { current, ..Default::default() })
+            })
+            .collect();
+        let got = grafana::conditional_all(case["input"].as_str().unwrap(), &variables).unwrap();
+        assert_eq!(got, case["want"].as_str().unwrap(), "{}", case["test"]);
     }
 }
