@@ -8,7 +8,8 @@ api_requests is inserted a second time with merges stopped, so final = 1 has rea
 collector retry and the next merge. The panel queries are the dashboards' own, expanded by
 `cargo run --example expand_panels` (the expansion tests/grafana_panels.rs checks) for the dashboards'
 default range (now-7d) and for the whole --days; multi-value variables at All, the detail dashboard on one
-workflow. Each query runs once to warm up, then --runs times; p95 and median per panel, slowest first.
+workflow. The hourly rollups are refreshed once (timed) and their schedule stopped before the panels are timed.
+Each query runs once to warm up, then --runs times; p95 and median per panel, slowest first.
 
     .venv/bin/python benches/panels.py                 # 10,000,000 events over 30 days, 20 runs per panel
     .venv/bin/python benches/panels.py --fast          # smoke: 200,000 events, 5 runs
@@ -33,6 +34,8 @@ import storage  # noqa: E402  (the shared generator)
 
 REPO = Path(__file__).resolve().parent.parent
 DB = storage.OURS_DB
+# The refreshable materialized views of the rollups (src/sink/schema.rs ROLLUP_VIEWS).
+ROLLUP_VIEWS = ["api_request_hourly_refresh", "workflow_failures_hourly_refresh"]
 # Every schema file `tokenledger schema apply` applies, in its order (src/sink/schema.rs lists the same).
 storage.SCHEMA_FILES = sorted(REPO.glob("clickhouse/0*.sql"))
 
@@ -116,6 +119,18 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     modulo = max(1, round(1 / args.dup_share)) if args.dup_share > 0 else 0
     if modulo:
         b.timed("redeliver", storage.INSERT_OURS_TYPED.rstrip() + f" WHERE i % {modulo} = 0" + load)
+    # The overview panels read the hourly rollups (clickhouse/004_grafana.sql), refreshed every minute from the
+    # event tables with FINAL: refresh them now, timing what each refresh costs at this size, then stop their
+    # schedule so that no refresh runs while the panels are timed.
+    refresh_s = {}
+    for view in ROLLUP_VIEWS:
+        t0 = time.perf_counter()
+        b.q(f"SYSTEM REFRESH VIEW {DB}.{view}")
+        b.q(f"SYSTEM WAIT VIEW {DB}.{view}")
+        refresh_s[view] = time.perf_counter() - t0
+        b.q(f"SYSTEM STOP VIEW {DB}.{view}")
+        storage.log(f"  refresh {view}: {refresh_s[view]:.1f} s")
+    rollup_rows = int(b.scalar(f"SELECT count() FROM {DB}.api_request_hourly FINAL"))
     rows = int(b.scalar(f"SELECT count() FROM {DB}.otel_api_request_events"))
     parts = b.scalar(
         f"SELECT count() FROM system.parts WHERE database = '{DB}' AND table = 'otel_api_request_events' AND active")
@@ -143,6 +158,9 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     print(f"ClickHouse {b.scalar('SELECT version()')} (chdb-core, in-process), max_threads = {args.threads}, "
           f"final = 1 (the reader profile), {os.cpu_count()} cores shared (load {load_avg:.1f}); {args.runs} timed "
           f"runs per panel after a warm-up. Events over {args.days} days from {start_note}.\n")
+    print("Rollup refresh (SYSTEM REFRESH VIEW + SYSTEM WAIT VIEW, the work the schedule does every minute): "
+          + ", ".join(f"{view} {secs:.1f} s" for view, secs in refresh_s.items())
+          + f"; api_request_hourly holds {rollup_rows:,} rows.\n")
     for range_label in ranges:
         part = sorted((r for r in results if r[0] == range_label), key=lambda r: -r[3])
         over = [r for r in part if r[3] > 100]

@@ -5,6 +5,12 @@ The JSON files are what Grafana loads and what tests/grafana_panels.rs checks; t
 parts (datasource, target model, variables, links) identical. Edit here, run `python3 grafana/generate.py`, commit
 both. `--check` exits 1 when a JSON file differs from what this script writes.
 
+The overview dashboards read the hourly rollup api_request_hourly (clickhouse/004_grafana.sql: exact, computed from
+the event tables with FINAL, refreshed every minute, read with FINAL so only each group's newest refresh counts),
+so they lag the events by at most about a minute and their
+time series have one point per hour at the finest. An hour counts whole when it overlaps the dashboard's range
+(ROLLUP_FILTER). The workflow detail dashboard reads the event tables live.
+
 Every ClickHouse panel filters with $__conditionalAll(cond, $var): the plugin's browser code replaces it with 1=1
 when the variable is All (so All never expands into a list of every workflow), else with cond.
 """
@@ -21,9 +27,12 @@ PROM = {"type": "prometheus", "uid": "tokenledger-prometheus"}
 DETAIL = "tokenledger-workflow-detail"
 DETAIL_LINK = "/d/" + DETAIL + "?var-workflow_id=${__value.raw}&${__url_time_range}"
 
-# The api_request filter of every panel: the dashboard's time range and its three variables.
+# The rollup every overview panel reads, and its filter: the hours that overlap the dashboard's time range (the first
+# one whole, so up to 59 minutes before the range's start count) and the three variables.
+# FINAL: of each group only the newest refresh's row (the reader profile's final = 1 would add it too).
+ROLLUP = "api_request_hourly FINAL"
 FILTER = (
-    "$__timeFilter(timestamp)\n"
+    "hour >= toStartOfHour($__fromTime) AND hour <= $__toTime\n"
     "  AND $__conditionalAll(workflow_id IN (${workflow:singlequote}), $workflow)\n"
     "  AND $__conditionalAll(stage IN (${stage:singlequote}), $stage)\n"
     "  AND $__conditionalAll(model IN (${model:singlequote}), $model)"
@@ -64,15 +73,17 @@ def variable(name, label, sql, multi=True):
 
 def option_query(column):
     return (
-        f"SELECT DISTINCT toString({column}) AS {column} FROM otel_api_request_events\n"
-        f"WHERE $__timeFilter(timestamp) AND {column} != ''\nORDER BY {column}\nLIMIT 1000"
+        f"SELECT DISTINCT toString({column}) AS {column} FROM {ROLLUP}\n"
+        f"WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND {column} != ''\nORDER BY {column}\n"
+        "LIMIT 1000"
     )
 
 
+# The detail dashboard's list too: a workflow appears in it once the rollup has refreshed (within a minute).
 WORKFLOW_OPTIONS = (
-    "SELECT toString(workflow_id) AS workflow_id FROM otel_api_request_events\n"
-    "WHERE $__timeFilter(timestamp) AND workflow_id != ''\n"
-    "GROUP BY workflow_id\nORDER BY max(timestamp) DESC\nLIMIT 1000"
+    f"SELECT toString(workflow_id) AS workflow_id FROM {ROLLUP}\n"
+    "WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND workflow_id != ''\n"
+    "GROUP BY workflow_id\nORDER BY max(last_at) DESC\nLIMIT 1000"
 )
 VARIABLES = [
     variable("workflow", "Workflow", WORKFLOW_OPTIONS),
@@ -168,43 +179,43 @@ def workflow_cost():
     l = Layout()
     p = [
         panel(l, "stat", "Total cost", "Sum of cost_usd of every api_request in the range and the selection.",
-              f"SELECT sum(cost_usd) AS cost_usd\nFROM otel_api_request_events\nWHERE {FILTER}", "currencyUSD", w=6, h=4),
+              f"SELECT sum(cost_usd) AS cost_usd\nFROM {ROLLUP}\nWHERE {FILTER}", "currencyUSD", w=6, h=4),
         panel(l, "stat", "Workflows", "Workflows with at least one api_request in the range.",
-              f"SELECT uniqExact(workflow_id) AS workflows\nFROM otel_api_request_events\nWHERE {FILTER} AND workflow_id != ''",
+              f"SELECT uniqExact(workflow_id) AS workflows\nFROM {ROLLUP}\nWHERE {FILTER} AND workflow_id != ''",
               "short", w=6, h=4),
         panel(l, "stat", "Average cost per workflow", "Total cost divided by the number of workflows.",
               f"SELECT sum(cost_usd) / nullIf(uniqExact(workflow_id), 0) AS cost_per_workflow\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER} AND workflow_id != ''", "currencyUSD", w=6, h=4),
+              f"FROM {ROLLUP}\nWHERE {FILTER} AND workflow_id != ''", "currencyUSD", w=6, h=4),
         panel(l, "stat", "Opus share of cost", "Share of the cost spent on Opus models.",
               f"SELECT sumIf(cost_usd, positionCaseInsensitive(model, 'opus') > 0) / nullIf(sum(cost_usd), 0) AS opus_share\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}", "percentunit", w=6, h=4),
+              f"FROM {ROLLUP}\nWHERE {FILTER}", "percentunit", w=6, h=4),
         panel(l, "table", "Cost per workflow", "The 100 most expensive workflows; click one for its detail.",
-              "SELECT toString(workflow_id) AS workflow_id, toString(argMax(workflow_path, timestamp)) AS workflow_path,\n"
-              "       count() AS requests, sum(cost_usd) AS cost_usd, min(timestamp) AS started_at\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER} AND workflow_id != ''\n"
+              "SELECT toString(workflow_id) AS workflow_id, toString(argMax(workflow_path, last_at)) AS workflow_path,\n"
+              "       sum(requests) AS requests, sum(cost_usd) AS cost_usd, min(first_at) AS started_at\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER} AND workflow_id != ''\n"
               "GROUP BY workflow_id\nORDER BY cost_usd DESC\nLIMIT 100", None, w=24, h=10,
               overrides=[unit_of("cost_usd", "currencyUSD"), unit_of("requests", "short"), link_workflow()]),
         panel(l, "barchart", "Cost by stage", "analyze / plan / implement / review; (none) where no stage was set.",
               "SELECT if(stage = '', '(none)', toString(stage)) AS stage, sum(cost_usd) AS cost_usd\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY stage\nORDER BY cost_usd DESC", "currencyUSD",
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY stage\nORDER BY cost_usd DESC", "currencyUSD",
               w=8),
         panel(l, "barchart", "Cost by agent", "analyst / planner / implementer / reviewer; (none) where no agent was set.",
               "SELECT if(agent = '', '(none)', toString(agent)) AS agent, sum(cost_usd) AS cost_usd\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY agent\nORDER BY cost_usd DESC", "currencyUSD",
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY agent\nORDER BY cost_usd DESC", "currencyUSD",
               w=8),
         panel(l, "piechart", "Cost by model family", "Opus vs Sonnet (and Haiku): where the money goes.",
-              f"SELECT {FAMILY} AS family, sum(cost_usd) AS cost_usd\nFROM otel_api_request_events\nWHERE {FILTER}\n"
+              f"SELECT {FAMILY} AS family, sum(cost_usd) AS cost_usd\nFROM {ROLLUP}\nWHERE {FILTER}\n"
               "GROUP BY family\nORDER BY cost_usd DESC", "currencyUSD", w=8,
               options={"reduceOptions": {"values": True, "calcs": ["lastNotNull"]}, "pieType": "donut"}),
         panel(l, "timeseries", "Cost over time by stage", "Cost per interval, one series per stage.",
-              "SELECT $__timeInterval(timestamp) AS time, if(stage = '', '(none)', toString(stage)) AS stage,\n"
-              f"       sum(cost_usd) AS cost_usd\nFROM otel_api_request_events\nWHERE {FILTER}\n"
+              "SELECT $__timeInterval(hour) AS time, if(stage = '', '(none)', toString(stage)) AS stage,\n"
+              f"       sum(cost_usd) AS cost_usd\nFROM {ROLLUP}\nWHERE {FILTER}\n"
               "GROUP BY time, stage\nORDER BY time", "currencyUSD", w=24),
         panel(l, "table", "Cost by model and stage", "The assessment's model_cost_comparison, within the range.",
-              "SELECT toString(model) AS model, if(stage = '', '(none)', toString(stage)) AS stage, count() AS requests,\n"
-              "       sum(cost_usd) AS total_cost, avg(cost_usd) AS avg_cost_per_request,\n"
+              "SELECT toString(model) AS model, if(stage = '', '(none)', toString(stage)) AS stage, sum(requests) AS requests,\n"
+              "       sum(cost_usd) AS total_cost, total_cost / nullIf(requests, 0) AS avg_cost_per_request,\n"
               "       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY model, stage\nORDER BY total_cost DESC", None,
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY model, stage\nORDER BY total_cost DESC", None,
               w=24, overrides=[unit_of("total_cost", "currencyUSD"), unit_of("avg_cost_per_request", "currencyUSD"),
                                unit_of("input_tokens", "short"), unit_of("output_tokens", "short")]),
     ]
@@ -219,36 +230,36 @@ def token_consumption():
     p = [
         panel(l, "stat", "Cache-hit rate", "cache_read / (input + cache_read + cache_creation): the share of prompt "
               "tokens read from the cache.",
-              f"SELECT {HIT_RATE} AS cache_hit_rate\nFROM otel_api_request_events\nWHERE {FILTER}", "percentunit",
+              f"SELECT {HIT_RATE} AS cache_hit_rate\nFROM {ROLLUP}\nWHERE {FILTER}", "percentunit",
               w=8, h=4),
         panel(l, "stat", "Output / input", "Output tokens per prompt token (input + cache_read + cache_creation).",
-              f"SELECT {OUTPUT_RATIO} AS output_input_ratio\nFROM otel_api_request_events\nWHERE {FILTER}", "percentunit",
+              f"SELECT {OUTPUT_RATIO} AS output_input_ratio\nFROM {ROLLUP}\nWHERE {FILTER}", "percentunit",
               w=8, h=4),
         panel(l, "stat", "Tokens", "Every token: input, output, cache read, cache creation.",
               "SELECT sum(input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens) AS tokens\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}", "short", w=8, h=4),
+              f"FROM {ROLLUP}\nWHERE {FILTER}", "short", w=8, h=4),
         panel(l, "barchart", "Input vs output tokens by stage", "Prompt tokens split by how they were billed, and output.",
               "SELECT if(stage = '', '(none)', toString(stage)) AS stage, sum(input_tokens) AS input,\n"
               "       sum(cache_read_tokens) AS cache_read, sum(cache_creation_tokens) AS cache_creation,\n"
-              f"       sum(output_tokens) AS output\nFROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY stage\n"
+              f"       sum(output_tokens) AS output\nFROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY stage\n"
               "ORDER BY stage", "short", w=12, options={"stacking": "normal"}),
         panel(l, "barchart", "Output / input ratio by stage", "Output tokens per prompt token, per stage.",
               f"SELECT if(stage = '', '(none)', toString(stage)) AS stage, {OUTPUT_RATIO} AS output_input_ratio\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY stage\nORDER BY stage", "percentunit", w=12),
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY stage\nORDER BY stage", "percentunit", w=12),
         panel(l, "table", "Cache-hit rate per workflow", "Lowest first: the workflows that reuse their prompt least.",
               "SELECT toString(workflow_id) AS workflow_id, " + HIT_RATE + " AS cache_hit_rate,\n"
               f"       {OUTPUT_RATIO} AS output_input_ratio,\n"
               "       sum(input_tokens + cache_read_tokens + cache_creation_tokens) AS prompt_tokens,\n"
               "       sum(output_tokens) AS output, sum(cost_usd) AS cost_usd\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER} AND workflow_id != ''\nGROUP BY workflow_id\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER} AND workflow_id != ''\nGROUP BY workflow_id\n"
               "ORDER BY cache_hit_rate ASC, cost_usd DESC\nLIMIT 100", None, w=24, h=10,
               overrides=[unit_of("cache_hit_rate", "percentunit"), unit_of("output_input_ratio", "percentunit"),
                          unit_of("prompt_tokens", "short"), unit_of("output", "short"),
                          unit_of("cost_usd", "currencyUSD"), link_workflow()]),
         panel(l, "timeseries", "Tokens over time", "Input, cache read, cache creation and output tokens per interval.",
-              "SELECT $__timeInterval(timestamp) AS time, sum(input_tokens) AS input, sum(cache_read_tokens) AS cache_read,\n"
+              "SELECT $__timeInterval(hour) AS time, sum(input_tokens) AS input, sum(cache_read_tokens) AS cache_read,\n"
               "       sum(cache_creation_tokens) AS cache_creation, sum(output_tokens) AS output\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY time\nORDER BY time", "short", w=24),
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY time\nORDER BY time", "short", w=24),
     ]
     return dashboard("tokenledger-token-consumption", "Token Consumption Analysis",
                      "Input vs output tokens by stage, cache-hit rate per workflow "
@@ -277,15 +288,15 @@ def stage_performance():
               f"SELECT toString(stage) AS stage, avg(cost_usd) AS cost_per_run\nFROM {runs}\nWHERE {VIEW_FILTER}\n"
               "GROUP BY stage\nORDER BY cost_per_run DESC", "currencyUSD", w=8),
         panel(l, "barchart", "Average request duration by stage", "duration_ms of the API requests, averaged.",
-              "SELECT if(stage = '', '(none)', toString(stage)) AS stage, avg(duration_ms) AS avg_duration_ms\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY stage\nORDER BY avg_duration_ms DESC", "ms", w=8),
+              "SELECT if(stage = '', '(none)', toString(stage)) AS stage, sum(duration_ms) / nullIf(sum(requests), 0) AS avg_duration_ms\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY stage\nORDER BY avg_duration_ms DESC", "ms", w=8),
         panel(l, "barchart", "Tokens per run by stage", "All tokens of one stage of one workflow, averaged.",
               "SELECT toString(stage) AS stage,\n"
               "       avg(input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens) AS tokens_per_run\n"
               f"FROM {runs}\nWHERE {VIEW_FILTER}\nGROUP BY stage\nORDER BY tokens_per_run DESC", "short", w=8),
         panel(l, "timeseries", "Average request duration over time", "One series per stage.",
-              "SELECT $__timeInterval(timestamp) AS time, if(stage = '', '(none)', toString(stage)) AS stage,\n"
-              f"       avg(duration_ms) AS avg_duration_ms\nFROM otel_api_request_events\nWHERE {FILTER}\n"
+              "SELECT $__timeInterval(hour) AS time, if(stage = '', '(none)', toString(stage)) AS stage,\n"
+              f"       sum(duration_ms) / nullIf(sum(requests), 0) AS avg_duration_ms\nFROM {ROLLUP}\nWHERE {FILTER}\n"
               "GROUP BY time, stage\nORDER BY time", "ms", w=24),
         panel(l, "table", "Most expensive stage runs", "The 50 costliest (workflow, stage) pairs.",
               "SELECT toString(workflow_id) AS workflow_id, toString(stage) AS stage, toString(workflow_path) AS workflow_path,\n"
@@ -332,8 +343,8 @@ def workflow_paths():
               f"FROM {outcomes}\nWHERE {OUTCOME_FILTER}\nGROUP BY workflow_path\nORDER BY workflow_path",
               "currencyUSD", w=12),
         panel(l, "timeseries", "Cost over time by path", "Cost per interval, one series per workflow_path.",
-              "SELECT $__timeInterval(timestamp) AS time, if(workflow_path = '', '(none)', toString(workflow_path)) AS workflow_path,\n"
-              f"       sum(cost_usd) AS cost_usd\nFROM otel_api_request_events\nWHERE {FILTER}\n"
+              "SELECT $__timeInterval(hour) AS time, if(workflow_path = '', '(none)', toString(workflow_path)) AS workflow_path,\n"
+              f"       sum(cost_usd) AS cost_usd\nFROM {ROLLUP}\nWHERE {FILTER}\n"
               "GROUP BY time, workflow_path\nORDER BY time", "currencyUSD", w=24),
         panel(l, "table", "Workflows and their outcome", "Failed ones first. " + SUCCESS,
               f"SELECT toString(workflow_id) AS workflow_id, {path} AS workflow_path, success, api_errors,\n"
@@ -356,7 +367,7 @@ def optimization():
               "SELECT toString(workflow_id) AS workflow_id, " + HIT_RATE + " AS cache_hit_rate,\n"
               "       sum(cache_creation_tokens) AS cache_written, sum(cache_read_tokens) AS cache_read,\n"
               "       sum(cost_usd) AS cost_usd\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER} AND workflow_id != ''\nGROUP BY workflow_id\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER} AND workflow_id != ''\nGROUP BY workflow_id\n"
               "HAVING cache_hit_rate < ${cache_threshold}\nORDER BY cost_usd DESC\nLIMIT 100", None, w=24, h=9,
               overrides=[unit_of("cache_hit_rate", "percentunit"), unit_of("cost_usd", "currencyUSD"),
                          unit_of("cache_written", "short"), unit_of("cache_read", "short"),
@@ -378,19 +389,19 @@ def optimization():
               "matches_expected is 0 where a model other than the expected one ran, e.g. Opus where Sonnet was "
               "expected.",
               "SELECT if(stage = '', '(none)', toString(stage)) AS stage, toString(model_expected) AS model_expected,\n"
-              "       toString(model) AS model, count() AS requests, sum(cost_usd) AS cost_usd,\n"
+              "       toString(model) AS model, sum(requests) AS requests, sum(cost_usd) AS cost_usd,\n"
               "       cost_usd / nullIf(sum(cost_usd) OVER (PARTITION BY stage), 0) AS share_of_stage_cost,\n"
               "       toUInt8(model_expected = '' OR positionCaseInsensitive(model, model_expected) > 0) AS matches_expected\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}\nGROUP BY stage, model_expected, model\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER}\nGROUP BY stage, model_expected, model\n"
               "ORDER BY stage, cost_usd DESC", None, w=24, h=9,
               overrides=[unit_of("cost_usd", "currencyUSD"), unit_of("share_of_stage_cost", "percentunit")]),
         panel(l, "stat", "Cost of models other than expected",
               "Cost of requests whose model is not the workflow's model_expected (where one was set).",
               "SELECT sumIf(cost_usd, model_expected != '' AND positionCaseInsensitive(model, model_expected) = 0) AS cost_usd\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}", "currencyUSD", w=12, h=4),
+              f"FROM {ROLLUP}\nWHERE {FILTER}", "currencyUSD", w=12, h=4),
         panel(l, "stat", "Opus share of requests", "Share of requests sent to an Opus model.",
-              "SELECT countIf(positionCaseInsensitive(model, 'opus') > 0) / nullIf(count(), 0) AS opus_share\n"
-              f"FROM otel_api_request_events\nWHERE {FILTER}", "percentunit", w=12, h=4),
+              "SELECT sumIf(requests, positionCaseInsensitive(model, 'opus') > 0) / nullIf(sum(requests), 0) AS opus_share\n"
+              f"FROM {ROLLUP}\nWHERE {FILTER}", "percentunit", w=12, h=4),
     ]
     threshold = {
         "type": "custom", "name": "cache_threshold", "label": "Low cache-hit threshold",

@@ -359,6 +359,20 @@ async fn load(db: &TestDb) -> (Vec<ApiRequest>, i64) {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // A redelivery that reached the table: a second copy of every wf-full-ok row, merges stopped so that only
+    // FINAL folds them. The exact totals below (and the requests per workflow) prove the rollups count them once.
+    db.run_sql("SYSTEM STOP MERGES otel_api_request_events", &[]).await;
+    db.run_sql(
+        "INSERT INTO otel_api_request_events SELECT * FROM otel_api_request_events WHERE workflow_id = 'wf-full-ok'",
+        &[],
+    )
+    .await;
+    let copies = db.number("SELECT toFloat64(count()) FROM otel_api_request_events WHERE workflow_id = 'wf-full-ok'");
+    assert_eq!(copies.await, 2.0 * WORKFLOWS[0].stages.iter().map(|s| s.4).sum::<u64>() as f64);
+    // The overview panels read the hourly rollups: recompute them now rather than wait for the minute's refresh.
+    // Twice: each refresh appends a whole copy of the rollup, and only the newest may count.
+    db.refresh_rollups().await;
+    db.refresh_rollups().await;
     (events, start)
 }
 

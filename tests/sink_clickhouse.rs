@@ -56,7 +56,7 @@ async fn schema_apply_is_idempotent() {
     db.apply_schema().await;
     let tables =
         db.number(&format!("SELECT toFloat64(count()) FROM system.tables WHERE database = '{}'", db.name)).await;
-    assert_eq!(tables, 14.0, "8 tables and 6 views");
+    assert_eq!(tables, 18.0, "10 tables, 6 views and 2 refreshable materialized views");
 }
 
 #[tokio::test]

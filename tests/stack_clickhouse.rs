@@ -182,8 +182,10 @@ fn schema_objects() -> BTreeSet<String> {
     tokenledger::sink::schema::statements()
         .iter()
         .filter_map(|s| {
-            let rest =
-                s.strip_prefix("CREATE TABLE IF NOT EXISTS ").or_else(|| s.strip_prefix("CREATE OR REPLACE VIEW "))?;
+            let rest = s
+                .strip_prefix("CREATE TABLE IF NOT EXISTS ")
+                .or_else(|| s.strip_prefix("CREATE OR REPLACE VIEW "))
+                .or_else(|| s.strip_prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS "))?;
             rest.split_whitespace().next().map(str::to_string)
         })
         .collect()
@@ -327,6 +329,20 @@ async fn writer_grants_carry_the_relay_and_the_reader_profile_reads_deduplicated
         .map(str::to_string)
         .collect();
     assert_eq!(tables, schema_objects(), "every table and view of the schema, as the writer sees them");
+    // The rollups' refreshes run as their definer, the writer: its grants carry them (the refresh at creation
+    // succeeded, with no exception).
+    let refreshed = "SELECT countIf(last_success_time IS NOT NULL AND exception = '') FROM system.view_refreshes \
+                     WHERE database = 'claude_code'";
+    let mut ok_refreshes = String::new();
+    for _ in 0..60 {
+        ok_refreshes = front.query(refreshed).await.unwrap().trim().to_string();
+        if ok_refreshes == tokenledger::sink::schema::ROLLUP_VIEWS.len().to_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let states = front.query("SELECT view, status, exception FROM system.view_refreshes").await.unwrap();
+    assert_eq!(ok_refreshes, tokenledger::sink::schema::ROLLUP_VIEWS.len().to_string(), "{states}");
     // The relay dropped the second delivery itself (it remembers committed content keys): each record once.
     let sent = api_requests_in(&json_fixtures());
     assert!(sent > 0);

@@ -125,6 +125,15 @@ impl TestDb {
         body
     }
 
+    /// Recomputes the hourly rollups the overview dashboards read (refreshable materialized views that otherwise
+    /// run every minute) and waits for them, so the rows loaded so far are in them.
+    pub async fn refresh_rollups(&self) {
+        for view in tokenledger::sink::schema::ROLLUP_VIEWS {
+            self.run_sql(&format!("SYSTEM REFRESH VIEW `{}`.`{view}`", self.name), &[]).await;
+            self.run_sql(&format!("SYSTEM WAIT VIEW `{}`.`{view}`", self.name), &[]).await;
+        }
+    }
+
     /// A single number from a query (`SELECT toFloat64(...)`).
     pub async fn number(&self, sql: &str) -> f64 {
         self.client.query(sql).fetch_one::<f64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
