@@ -668,9 +668,10 @@ async fn every_panel_has_rows_on_demo_data() {
                     Variable { current: vec![ALL.to_string()], options, all_value: None }
                 }
                 (Some("query"), false) => Variable { current: vec![over_budget.clone()], ..Default::default() },
-                (Some("custom"), _) => {
-                    Variable { current: vec![v["current"]["value"].as_str().unwrap().to_string()], ..Default::default() }
-                }
+                (Some("custom"), _) => Variable {
+                    current: vec![v["current"]["value"].as_str().unwrap().to_string()],
+                    ..Default::default()
+                },
                 _ => continue,
             };
             variables.insert(var_name, variable);

@@ -34,7 +34,8 @@ async fn eight_senders(idle_ms: u64) -> (Vec<Duration>, f64, f64) {
     for sender in 0..SENDERS {
         let endpoint = endpoint.clone();
         senders.push(tokio::spawn(async move {
-            let mut client = LogsServiceClient::connect(endpoint).await.unwrap().send_compressed(CompressionEncoding::Gzip);
+            let mut client =
+                LogsServiceClient::connect(endpoint).await.unwrap().send_compressed(CompressionEncoding::Gzip);
             let mut answered = Vec::new();
             for round in 0..ROUNDS {
                 let offset = (sender * ROUNDS + round) * RECORDS as u64;

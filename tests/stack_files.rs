@@ -149,17 +149,16 @@ fn services_start_in_order_restart_and_publish_only_user_facing_ports() {
             ports.insert(p.container, name.clone());
         }
     }
-    let expected: BTreeMap<u16, String> =
-        [
-            (3000, "grafana"),
-            (4317, "collector"),
-            (4318, "collector"),
-            (8123, "clickhouse"),
-            (9090, "prometheus"),
-            (9093, "alertmanager"),
-        ]
-            .map(|(p, s)| (p, s.to_string()))
-            .into();
+    let expected: BTreeMap<u16, String> = [
+        (3000, "grafana"),
+        (4317, "collector"),
+        (4318, "collector"),
+        (8123, "clickhouse"),
+        (9090, "prometheus"),
+        (9093, "alertmanager"),
+    ]
+    .map(|(p, s)| (p, s.to_string()))
+    .into();
     assert_eq!(ports, expected, "published ports");
 
     // The ClickHouse image needs many open files; its healthcheck probes the port compose publishes.

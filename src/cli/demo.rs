@@ -87,13 +87,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         Some(text) => parse_rfc3339_nanos(text).ok_or_else(|| DemoError::NotATime(text.clone()))?,
         None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as i64,
     };
-    let options = Options {
-        workflows: args.workflows as usize,
-        days: args.days,
-        seed: args.seed,
-        budget_usd,
-        now_ns,
-    };
+    let options = Options { workflows: args.workflows as usize, days: args.days, seed: args.seed, budget_usd, now_ns };
     let generated = demo::generate(&options);
     if args.dry_run {
         return print(&generated.summary, args, None);

@@ -159,7 +159,13 @@ pub struct Queued {
 
 impl Queued {
     fn nothing(sink: &Sink) -> Queued {
-        Queued { sink: sink.clone(), acks: Vec::new(), keys: dedup::Keys::default(), cost: Default::default(), permit: None }
+        Queued {
+            sink: sink.clone(),
+            acks: Vec::new(),
+            keys: dedup::Keys::default(),
+            cost: Default::default(),
+            permit: None,
+        }
     }
 
     /// Returns once every row is committed, or with the first failure. A table whose rows commit is remembered
