@@ -85,16 +85,7 @@ def main() -> int:
 def run(args: argparse.Namespace, data_dir: str) -> int:
     b = storage.Bench(args, data_dir)
     start_ms, span_ms, start_note = storage.window(args)
-    for db in (storage.BENCH_DB, DB):
-        b.q(f"DROP DATABASE IF EXISTS {db}")
-        b.q(f"CREATE DATABASE {db}")
-    b.q(f"USE {DB}")
-    for statement in storage.schema_statements():
-        b.q(statement)
-    b.q(storage.SOURCE_VIEW.format(db=storage.BENCH_DB, start_ms=start_ms, span_ms=span_ms, events=args.events))
-    load = f" SETTINGS max_threads = {args.threads}, max_insert_threads = {args.threads}"
-    storage.log(f"ClickHouse {b.scalar('SELECT version()')} (chdb); {args.events:,} events from {start_note}")
-    b.timed("load otel_api_request_events", storage.INSERT_OURS_TYPED + load)
+    load = b.load_api_requests(start_ms, span_ms, f"from {start_note}")
     b.timed("load otel_events", storage.INSERT_OURS_EVENTS + load)
     b.timed("merge", f"OPTIMIZE TABLE {DB}.otel_api_request_events FINAL")
     b.q(f"OPTIMIZE TABLE {DB}.otel_events FINAL")

@@ -66,16 +66,7 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     b = storage.Bench(args, data_dir)
     span_ms = args.days * 86_400_000
     start_ms = int(time.time() * 1000) - span_ms
-    for db in (storage.BENCH_DB, DB):
-        b.q(f"DROP DATABASE IF EXISTS {db}")
-        b.q(f"CREATE DATABASE {db}")
-    b.q(f"USE {DB}")
-    for statement in storage.schema_statements():
-        b.q(statement)
-    b.q(storage.SOURCE_VIEW.format(db=storage.BENCH_DB, start_ms=start_ms, span_ms=span_ms, events=args.events))
-    load = f" SETTINGS max_threads = {args.threads}, max_insert_threads = {args.threads}"
-    storage.log(f"ClickHouse {b.scalar('SELECT version()')} (chdb); {args.events:,} events over {args.days} days")
-    b.timed("load otel_api_request_events", storage.INSERT_OURS_TYPED + load)
+    b.load_api_requests(start_ms, span_ms, f"over {args.days} days")
     b.timed("merge", f"OPTIMIZE TABLE {DB}.otel_api_request_events FINAL")
 
     sql = figures_sql()

@@ -82,16 +82,7 @@ def main() -> int:
 def run(args: argparse.Namespace, data_dir: str) -> int:
     b = storage.Bench(args, data_dir)
     start_ms, span_ms, start_note = storage.window(args)
-    for db in (storage.BENCH_DB, DB):
-        b.q(f"DROP DATABASE IF EXISTS {db}")
-        b.q(f"CREATE DATABASE {db}")
-    b.q(f"USE {DB}")
-    for statement in storage.schema_statements():
-        b.q(statement)
-    b.q(storage.SOURCE_VIEW.format(db=storage.BENCH_DB, start_ms=start_ms, span_ms=span_ms, events=args.events))
-    load = f" SETTINGS max_threads = {args.threads}, max_insert_threads = {args.threads}"
-    storage.log(f"ClickHouse {b.scalar('SELECT version()')} (chdb); {args.events:,} events from {start_note}")
-    b.timed("load otel_api_request_events", storage.INSERT_OURS_TYPED + load)
+    load = b.load_api_requests(start_ms, span_ms, f"from {start_note}")
     src = f"{storage.BENCH_DB}.src"
     b.timed("load otel_tool_result_events", f"""
         INSERT INTO {DB}.otel_tool_result_events

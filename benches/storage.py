@@ -363,6 +363,23 @@ class Bench:
         log(f"  {label}: {elapsed:.1f} s")
         return elapsed
 
+    def load_api_requests(self, start_ms: int, span_ms: int, window_note: str) -> str:
+        """Fresh BENCH_DB and OURS_DB with the relay's schema, the generator view over `args.events` events in the
+        window, and otel_api_request_events loaded from it (left as the current database). Returns the load
+        SETTINGS clause, for the benches that load more tables the same way."""
+        for db in (BENCH_DB, OURS_DB):
+            self.q(f"DROP DATABASE IF EXISTS {db}")
+            self.q(f"CREATE DATABASE {db}")
+        self.q(f"USE {OURS_DB}")
+        for statement in schema_statements():
+            self.q(statement)
+        self.q(SOURCE_VIEW.format(db=BENCH_DB, start_ms=start_ms, span_ms=span_ms, events=self.args.events))
+        threads = self.args.threads
+        load = f" SETTINGS max_threads = {threads}, max_insert_threads = {threads}"
+        log(f"ClickHouse {self.scalar('SELECT version()')} (chdb); {self.args.events:,} events {window_note}")
+        self.timed("load otel_api_request_events", INSERT_OURS_TYPED + load)
+        return load
+
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
