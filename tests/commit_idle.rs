@@ -29,14 +29,9 @@ async fn lone_request(idle_ms: u64) -> (Duration, f64) {
     (answered, stored)
 }
 
-fn api_requests_in(run: &str, file: &str) -> f64 {
-    let bytes = support::fixtures::fixture(run, file).unwrap();
-    bytes.windows(b"claude_code.api_request".len()).filter(|w| w == b"claude_code.api_request").count() as f64
-}
-
 #[tokio::test]
 async fn a_lone_sender_is_answered_once_the_input_goes_quiet() {
-    let expected = api_requests_in("implement-bash", "logs-1.json");
+    let expected = support::fixtures::api_requests_in("implement-bash", "logs-1.json") as f64;
     assert!(expected > 0.0);
 
     let (adaptive, stored) = lone_request(20).await;

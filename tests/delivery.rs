@@ -17,10 +17,7 @@ fn api_requests_in_fixtures() -> usize {
     relay::fixture_files()
         .iter()
         .filter(|(_, f)| f.starts_with("logs"))
-        .map(|(run, f)| {
-            let bytes = support::fixtures::fixture(run, f).unwrap();
-            bytes.windows(b"claude_code.api_request".len()).filter(|w| w == b"claude_code.api_request").count()
-        })
+        .map(|(run, f)| support::fixtures::api_requests_in(run, f))
         .sum()
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use support::clickhouse::{fresh_database, TestDb};
+use support::fixtures::api_requests_in;
 use support::relay::{self, TestRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,11 +41,6 @@ impl SlowSender {
         self.stream.read_to_end(&mut response).await.unwrap();
         String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_string()
     }
-}
-
-fn api_requests_in(run: &str, file: &str) -> f64 {
-    let bytes = support::fixtures::fixture(run, file).unwrap();
-    bytes.windows(b"claude_code.api_request".len()).filter(|w| w == b"claude_code.api_request").count() as f64
 }
 
 async fn relay_with_one_slot(test: &str, max_wait_ms: u64) -> (TestDb, TestRelay) {
@@ -92,7 +88,8 @@ async fn a_request_waits_for_the_slot_and_is_stored_once_it_frees() {
     assert_eq!(queued.await.unwrap(), StatusCode::OK);
     assert_eq!(waiting(&relay.metrics_text().await), 0.0);
 
-    let expected = api_requests_in("implement-bash", "logs-1.json") + api_requests_in("review-bash", "logs-1.pb");
+    let expected = support::fixtures::api_requests_in("implement-bash", "logs-1.json") as f64
+        + support::fixtures::api_requests_in("review-bash", "logs-1.pb") as f64;
     assert!(expected >= 2.0);
     assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
     relay.shutdown().await;
@@ -121,7 +118,8 @@ async fn a_request_waiting_past_max_wait_gets_a_retryable_503_and_its_retry_is_s
 
     assert_eq!(slow.finish().await, "HTTP/1.1 200 OK");
     assert_eq!(post().await.unwrap().status(), StatusCode::OK, "the sender's retry gets in");
-    let expected = api_requests_in("implement-bash", "logs-1.json") + api_requests_in("review-bash", "logs-1.pb");
+    let expected = support::fixtures::api_requests_in("implement-bash", "logs-1.json") as f64
+        + support::fixtures::api_requests_in("review-bash", "logs-1.pb") as f64;
     assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
     relay.shutdown().await;
 }
