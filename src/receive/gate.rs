@@ -33,14 +33,31 @@ impl Gate {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Ok(Slot { _permit: permit });
         }
-        metrics::gauge!(names::REQUESTS_WAITING).increment(1.0);
+        let waiting = Waiting::start();
         let waited = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await;
-        metrics::gauge!(names::REQUESTS_WAITING).decrement(1.0);
+        drop(waiting);
         match waited {
             Ok(Ok(permit)) => Ok(Slot { _permit: permit }),
             // The semaphore is never closed; a closed one means shutting down, which is also "try later".
             Ok(Err(_)) | Err(_) => Err(ReceiveError::Busy { waited: self.wait }),
         }
+    }
+}
+
+/// Counts a request in `tokenledger_requests_waiting` until dropped, also when the wait is abandoned (the sender
+/// hung up and its handler was dropped mid-wait).
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Waiting {
+        metrics::gauge!(names::REQUESTS_WAITING).increment(1.0);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::gauge!(names::REQUESTS_WAITING).decrement(1.0);
     }
 }
 
