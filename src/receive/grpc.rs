@@ -170,6 +170,8 @@ impl<S: Signal> UnaryService<Bytes> for Export<S> {
             let authorization = request.metadata().get("authorization").map(|v| v.as_bytes().to_vec());
             let result = match (ingest.authorize(authorization.as_deref()), slot) {
                 (Ok(()), Some(slot)) => S::export(ingest, request.into_inner(), slot).await,
+                // tonic calls a unary service once per request, so the slot is always there; were it called
+                // again, that call would have no slot and is refused like a request that found none.
                 (Ok(()), None) => Err(ReceiveError::Busy { waited: std::time::Duration::ZERO }),
                 (Err(error), _) => Err(error),
             };
