@@ -88,8 +88,8 @@ async fn a_request_waits_for_the_slot_and_is_stored_once_it_frees() {
     assert_eq!(queued.await.unwrap(), StatusCode::OK);
     assert_eq!(waiting(&relay.metrics_text().await), 0.0);
 
-    let expected = support::fixtures::api_requests_in("implement-bash", "logs-1.json") as f64
-        + support::fixtures::api_requests_in("review-bash", "logs-1.pb") as f64;
+    let expected =
+        (api_requests_in("implement-bash", "logs-1.json") + api_requests_in("review-bash", "logs-1.pb")) as f64;
     assert!(expected >= 2.0);
     assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
     relay.shutdown().await;
@@ -118,8 +118,8 @@ async fn a_request_waiting_past_max_wait_gets_a_retryable_503_and_its_retry_is_s
 
     assert_eq!(slow.finish().await, "HTTP/1.1 200 OK");
     assert_eq!(post().await.unwrap().status(), StatusCode::OK, "the sender's retry gets in");
-    let expected = support::fixtures::api_requests_in("implement-bash", "logs-1.json") as f64
-        + support::fixtures::api_requests_in("review-bash", "logs-1.pb") as f64;
+    let expected =
+        (api_requests_in("implement-bash", "logs-1.json") + api_requests_in("review-bash", "logs-1.pb")) as f64;
     assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
     relay.shutdown().await;
 }
