@@ -1,6 +1,7 @@
 //! Memory bound by request slots (`otlp.max_concurrent_requests`): a request waits for a slot before its body is
 //! read, is served once a slot frees, and after `otlp.max_wait_ms` is answered 503 + Retry-After (which senders
-//! retry) — never dropped. A sender that is slow to send its body holds the only slot in these tests.
+//! retry) — never dropped; a sender that gives up while waiting stops counting as waiting. A sender that is slow
+//! to send its body holds the only slot in these tests.
 
 mod support;
 
@@ -120,6 +121,49 @@ async fn a_request_waiting_past_max_wait_gets_a_retryable_503_and_its_retry_is_s
     assert_eq!(post().await.unwrap().status(), StatusCode::OK, "the sender's retry gets in");
     let expected =
         (api_requests_in("implement-bash", "logs-1.json") + api_requests_in("review-bash", "logs-1.pb")) as f64;
+    assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
+    relay.shutdown().await;
+}
+
+/// Polls /metrics until `tokenledger_requests_waiting` is `wanted`; panics with the last value after 10 s.
+async fn wait_for_waiting(relay: &TestRelay, wanted: f64) {
+    let started = std::time::Instant::now();
+    loop {
+        let now = waiting(&relay.metrics_text().await);
+        if now == wanted {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "requests waiting stayed {now}, expected {wanted}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sender_that_hangs_up_while_waiting_is_no_longer_counted_as_waiting() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message;
+
+    let (db, relay) = relay_with_one_slot("slots_hang_up", 20_000).await;
+    let slow = SlowSender::start(&relay, support::fixtures::fixture("implement-bash", "logs-1.json").unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A gRPC export waits for the slot; its sender then gives up (the call is dropped: HTTP/2 cancels the stream).
+    let body = support::fixtures::fixture("review-bash", "logs-1.pb").unwrap();
+    let request = ExportLogsServiceRequest::decode(&body[..]).unwrap();
+    let endpoint = format!("http://{}", relay.grpc);
+    let export = tokio::spawn(async move {
+        let mut client = LogsServiceClient::connect(endpoint).await.unwrap();
+        client.export(request).await
+    });
+    wait_for_waiting(&relay, 1.0).await;
+    export.abort();
+    assert!(export.await.unwrap_err().is_cancelled());
+    wait_for_waiting(&relay, 0.0).await;
+
+    // The slot still works, and only the request that was answered is stored.
+    assert_eq!(slow.finish().await, "HTTP/1.1 200 OK");
+    let expected = api_requests_in("implement-bash", "logs-1.json") as f64;
     assert_eq!(db.number("SELECT toFloat64(count()) FROM otel_api_request_events").await, expected);
     relay.shutdown().await;
 }
