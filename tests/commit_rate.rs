@@ -1,6 +1,9 @@
 //! Commits that follow the load, sustained load: eight senders posting back to back (each waits for its answer)
-//! never make a table commit more often than `batch.max_inserts_per_sec` (2/s here, with a 100 ms max delay that
-//! alone would commit far more often), their requests share INSERTs, and every acknowledged record is stored. Its own test binary: it reads the process-wide /metrics counters.
+//! never make a table commit more often than `batch.max_inserts_per_sec` (1/s here), their requests share
+//! INSERTs, and every acknowledged record is stored. The same load without the bound commits more often than the
+//! bound allows, so the bound is what holds commits back. The records are events without a typed table, so each
+//! commit is one INSERT (`otel_events`) and the test ClickHouse takes commits faster than the bound. Its own test
+//! binary: it reads the process-wide /metrics counters.
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -12,10 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::AnyValue;
 use support::clickhouse::fresh_database;
 use support::relay;
 
-const RATE: u32 = 2;
+const RATE: u32 = 1;
 const SENDERS: usize = 8;
 const RECORDS: usize = 100;
 
@@ -30,19 +35,34 @@ fn inserts(metrics: &str) -> BTreeMap<String, u64> {
     out
 }
 
-#[tokio::test]
-async fn sustained_load_keeps_inserts_per_table_within_the_rate() {
-    let db = fresh_database("commit_rate").await;
+/// What one run of the load did.
+struct Run {
+    elapsed: f64,
+    requests: u64,
+    /// `otel_events` INSERTs committed during the run.
+    inserts: u64,
+    /// INSERTs per table during the run.
+    by_table: BTreeMap<String, u64>,
+}
+
+/// Eight senders for 4 s against a fresh relay with `max_inserts_per_sec = rate` (0: unbounded).
+async fn run(test: &str, rate: u32) -> Run {
+    let db = fresh_database(test).await;
     let mut config = db.config();
     config.batch.max_delay_ms = 100;
     config.batch.idle_ms = 20;
-    config.batch.max_inserts_per_sec = RATE;
+    config.batch.max_inserts_per_sec = rate;
     let relay = Arc::new(relay::start(config).await);
     let before = inserts(&relay.metrics_text().await);
 
     // Built once; each request shifts it to its own records (reading the fixtures per request would make the
-    // senders, not the relay, the bottleneck).
-    let template = Arc::new(workload::logs_request(RECORDS, 0));
+    // senders, not the relay, the bottleneck). Renamed to an event without a typed table: one INSERT per commit.
+    let mut template = workload::logs_request(RECORDS, 0);
+    for record in template.resource_logs.iter_mut().flat_map(|r| &mut r.scope_logs).flat_map(|s| &mut s.log_records) {
+        record.body = Some(AnyValue { value: Some(Value::StringValue("claude_code.load_test".into())) });
+        record.attributes.retain(|kv| kv.key != "event.name");
+    }
+    let template = Arc::new(template);
     let next = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -78,21 +98,44 @@ async fn sustained_load_keeps_inserts_per_table_within_the_rate() {
     let elapsed = start.elapsed().as_secs_f64();
     let after = inserts(&relay.metrics_text().await);
     let requests = acked.load(Ordering::Relaxed);
-
-    // Commits of one table start at least 1/RATE s apart, and every one counted ended before the last answer.
-    let bound = (elapsed * RATE as f64).floor() as u64 + 1;
-    let events = after.get("otel_events").copied().unwrap_or(0) - before.get("otel_events").copied().unwrap_or(0);
-    assert!(events > 0, "{after:?}");
-    for (table, count) in &after {
-        let count = count - before.get(table).copied().unwrap_or(0);
-        assert!(count <= bound, "{table}: {count} inserts in {elapsed:.2} s, rate {RATE}/s allows {bound}");
-    }
-    eprintln!("{requests} requests in {elapsed:.2} s; inserts per table: {:?} (bound {bound})", {
-        after.iter().map(|(t, n)| (t.clone(), n - before.get(t).copied().unwrap_or(0))).collect::<BTreeMap<_, _>>()
-    });
-    assert!(requests > events, "{requests} requests in {events} inserts: requests share INSERTs");
+    let by_table: BTreeMap<String, u64> =
+        after.iter().map(|(t, n)| (t.clone(), n - before.get(t).copied().unwrap_or(0))).collect();
+    eprintln!("rate {rate}: {requests} requests in {elapsed:.2} s; inserts per table: {by_table:?}");
 
     let stored = db.number("SELECT toFloat64(count()) FROM otel_events").await;
     assert_eq!(stored, (requests * RECORDS as u64) as f64, "every acknowledged record is stored once");
     Arc::try_unwrap(relay).ok().expect("senders done").shutdown().await;
+    let inserts = by_table.get("otel_events").copied().unwrap_or(0);
+    Run { elapsed, requests, inserts, by_table }
+}
+
+#[tokio::test]
+async fn sustained_load_keeps_inserts_per_table_within_the_rate() {
+    let bounded = run("commit_rate", RATE).await;
+    // Commits of one table start at least 1/RATE s apart, and every one counted ended before the last answer.
+    let bound = |elapsed: f64| (elapsed * RATE as f64).floor() as u64 + 1;
+    assert!(bounded.inserts > 0, "{:?}", bounded.by_table);
+    for (table, count) in &bounded.by_table {
+        let allowed = bound(bounded.elapsed);
+        assert!(
+            *count <= allowed,
+            "{table}: {count} inserts in {:.2} s, rate {RATE}/s allows {allowed}",
+            bounded.elapsed
+        );
+    }
+    assert!(
+        bounded.requests > bounded.inserts,
+        "{} requests in {} inserts: requests share INSERTs",
+        bounded.requests,
+        bounded.inserts
+    );
+
+    // The control: the same load, no bound, commits more often than the bound allows (else the bound held nothing).
+    let unbounded = run("commit_rate_unbounded", 0).await;
+    assert!(
+        unbounded.inserts > bound(unbounded.elapsed),
+        "without the bound, {} inserts in {:.2} s: the load must commit more often than {RATE}/s for the test to mean anything",
+        unbounded.inserts,
+        unbounded.elapsed
+    );
 }
