@@ -167,3 +167,29 @@ async fn traces_are_accepted_and_counted() {
     );
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_sender_that_half_closes_after_a_large_body_is_answered_and_stored() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (db, relay) = relay_for("half_close").await;
+    // Larger than a connection's read buffer (64 KiB), so the body is read in several chunks.
+    let records = (0..400).map(|seq| api_request("wf-half-close", seq)).collect();
+    let body = logs_request(records).to_string().into_bytes();
+    assert!(body.len() > 3 * 64 * 1024, "{} bytes", body.len());
+    let url = reqwest::Url::parse(&relay.http_url("/v1/logs")).unwrap();
+    let mut stream = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
+    let head = format!(
+        "POST /v1/logs HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    // The sender closes its side (it will send nothing more) and waits for the answer.
+    stream.shutdown().await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert_eq!(api_rows(&db, "wf-half-close").await, 400.0);
+    relay.shutdown().await;
+}

@@ -12,6 +12,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
 
 use super::decode::{json, protobuf};
@@ -27,13 +31,52 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .with_state(ingest)
 }
 
+/// Largest read buffer of one OTLP/HTTP connection. hyper's default (~400 KB) is reached by every connection that
+/// sends large bodies, and a buffer that size is reserved again for each request.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// Serves the router on `listener` until `shutdown` resolves, then waits for requests in flight.
+///
+/// Not `axum::serve`, which offers none of hyper's connection settings. Two are set:
+/// - half-closed connections are allowed: otherwise, while a request waits for its commit, hyper reads the idle
+///   socket to notice a sender hanging up, and reserves a read buffer as large as the last body read for it (up
+///   to ~400 KB per connection; 48 MB at 64 requests in flight, measured with heaptrack). A sender that hangs up
+///   is then noticed when its answer is written; its rows are committed either way;
+/// - a connection's read buffer is held to [`MAX_READ_BUFFER`] (bodies are read in chunks that size).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ingest: Arc<Ingest>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ingest)).with_graceful_shutdown(shutdown).await
+    let service = TowerToHyperService::new(router(ingest));
+    let mut connections = auto::Builder::new(TokioExecutor::new());
+    connections.http1().half_close(true).max_buf_size(MAX_READ_BUFFER);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: wait instead of spinning; the listener itself is fine.
+                    tracing::warn!(%error, "OTLP/HTTP: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = connections.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "OTLP/HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The two OTLP/HTTP encodings.
