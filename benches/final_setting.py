@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -64,22 +62,11 @@ def queries(workflow: str) -> dict[str, str]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=None, help="events (default 2,000,000; 100,000 with --fast)")
     p.add_argument("--dup-share", type=float, default=0.02, help="share of events delivered twice (default 0.02)")
-    p.add_argument("--runs", type=int, default=None, help="timed runs per query (default 7; 3 with --fast)")
-    p.add_argument("--threads", type=int, default=2, help="max_threads for every query (default 2)")
-    p.add_argument("--days", type=int, default=30, help="days the events are spread over (default 30)")
-    p.add_argument("--fast", action="store_true")
-    args = p.parse_args()
-    args.events = args.events or (100_000 if args.fast else 2_000_000)
-    args.runs = args.runs or (3 if args.fast else 7)
+    args = storage.sized_args(p, (2_000_000, 100_000), (7, 3), "days the events are spread over (default 30)")
     # storage.window() wants these two as well.
     args.start, args.keep, args.dir = "2026-10-26", False, None
-    data_dir = tempfile.mkdtemp(prefix="tokenledger-final-")
-    try:
-        return run(args, data_dir)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return storage.in_temp_dir("tokenledger-final-", run, args)
 
 
 def run(args: argparse.Namespace, data_dir: str) -> int:

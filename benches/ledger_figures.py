@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,21 +43,10 @@ def bind(sql: str, *values: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=None, help="events (default 1,000,000; 100,000 with --fast)")
-    p.add_argument("--runs", type=int, default=None, help="timed refreshes (default 7; 3 with --fast)")
-    p.add_argument("--threads", type=int, default=2, help="max_threads for every query (default 2)")
-    p.add_argument("--days", type=int, default=30, help="days the events are spread over, ending now (default 30)")
     p.add_argument("--window-secs", type=int, default=86_400, help="ledger_export.active_window_secs")
     p.add_argument("--max-workflows", type=int, default=500, help="ledger_export.max_workflows")
-    p.add_argument("--fast", action="store_true")
-    args = p.parse_args()
-    args.events = args.events or (100_000 if args.fast else 1_000_000)
-    args.runs = args.runs or (3 if args.fast else 7)
-    data_dir = tempfile.mkdtemp(prefix="tokenledger-ledger-")
-    try:
-        return run(args, data_dir)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    args = storage.sized_args(p, (1_000_000, 100_000), (7, 3), "days the events are spread over, ending now (default 30)")
+    return storage.in_temp_dir("tokenledger-ledger-", run, args)
 
 
 def run(args: argparse.Namespace, data_dir: str) -> int:

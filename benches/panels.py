@@ -21,11 +21,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -60,23 +58,12 @@ def p95(samples: list[float]) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=None, help="api_request events (default 10,000,000)")
-    p.add_argument("--days", type=int, default=30, help="days the events are spread over, ending today")
-    p.add_argument("--runs", type=int, default=None, help="timed runs per panel (default 20)")
-    p.add_argument("--threads", type=int, default=2, help="max_threads (default 2: this machine's cores)")
     p.add_argument("--dup-share", type=float, default=0.01, help="share of api_requests inserted twice")
-    p.add_argument("--fast", action="store_true")
-    args = p.parse_args()
-    args.events = args.events or (200_000 if args.fast else 10_000_000)
-    args.runs = args.runs or (5 if args.fast else 20)
+    args = storage.sized_args(p, (10_000_000, 200_000), (20, 5), "days the events are spread over, ending today")
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     args.start = (today - dt.timedelta(days=args.days - 1)).strftime("%Y-%m-%d")
     args.keep, args.dir = False, None
-    data_dir = tempfile.mkdtemp(prefix="tokenledger-panels-")
-    try:
-        return run(args, data_dir)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return storage.in_temp_dir("tokenledger-panels-", run, args)
 
 
 def run(args: argparse.Namespace, data_dir: str) -> int:

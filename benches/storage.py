@@ -413,6 +413,31 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def sized_args(
+    p: argparse.ArgumentParser, events: tuple[int, int], runs: tuple[int, int], days_help: str
+) -> argparse.Namespace:
+    """Adds the options the load-and-query benchmarks share (--events, --runs, --threads, --days, --fast), parses,
+    and fills --events and --runs from (full, --fast) defaults."""
+    p.add_argument("--events", type=int, default=None, help=f"events (default {events[0]:,}; {events[1]:,} with --fast)")
+    p.add_argument("--runs", type=int, default=None, help=f"timed runs (default {runs[0]}; {runs[1]} with --fast)")
+    p.add_argument("--threads", type=int, default=2, help="max_threads for every query (default 2: this machine's cores)")
+    p.add_argument("--days", type=int, default=30, help=days_help)
+    p.add_argument("--fast", action="store_true")
+    args = p.parse_args()
+    args.events = args.events or events[1 if args.fast else 0]
+    args.runs = args.runs or runs[1 if args.fast else 0]
+    return args
+
+
+def in_temp_dir(prefix: str, run, args: argparse.Namespace) -> int:
+    """`run(args, data_dir)` with chdb's data in a new temporary directory, removed afterwards."""
+    data_dir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        return run(args, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def window(args: argparse.Namespace) -> tuple[int, int, str]:
     start = dt.datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
