@@ -7,6 +7,8 @@
 //! Multi-value variables are at All (the dashboards' default), the detail dashboard's workflow_id is WORKFLOW_ID,
 //! custom variables keep their default; the interval is the range / 1000 points, as a wide panel gets it.
 
+// Shared with the tests, which use parts this example does not (the error classification).
+#[allow(dead_code)]
 #[path = "../tests/support/grafana.rs"]
 mod grafana;
 

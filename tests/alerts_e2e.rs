@@ -21,7 +21,7 @@ use support::clickhouse::{fresh_database, TestDb};
 use support::collector::{eventually, free_port};
 use support::events::{self, ApiRequest};
 use support::figures::costs_equal;
-use support::otlp_json::kv;
+use support::otlp_json::{self, kv};
 use support::prometheus::{self as prom, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenledger");
@@ -204,14 +204,7 @@ async fn one_workflow_over_budget_gives_one_alert_that_survives_a_relay_restart(
         "scopeLogs": [{ "scope": { "name": "com.anthropic.claude_code.events" }, "logRecords": events::records(&events(), 1) }],
     }]});
     let sent = Instant::now();
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/logs"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    otlp_json::post_logs(&format!("http://127.0.0.1:{http}/v1/logs"), &body).await;
 
     // The first notification.
     let arrived = eventually("the webhook to get the alert", Duration::from_secs(120), || async {

@@ -183,26 +183,24 @@ impl Collector {
     /// The sum of every series of one of its own metrics (`otelcol_exporter_sent_log_records_total`); 0 when
     /// absent.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+        prometheus_sum(&self.metrics_text().await, name)
+    }
+
+    /// Its own /metrics page.
+    async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await
             .and_then(|r| r.error_for_status())
             .unwrap_or_else(|e| panic!("collector metrics: {e}"))
             .text()
             .await
-            .unwrap();
-        prometheus_sum(&text, name)
+            .unwrap()
     }
 
     /// As [`Collector::metric`], only the series of one exporter (`exporter="otlp_http"`): the shipped config has two
     /// (the relay's and Prometheus' remote write), and the `otelcol_exporter_*` figures count each.
     pub async fn exporter_metric(&self, name: &str, exporter: &str) -> f64 {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
-            .await
-            .and_then(|r| r.error_for_status())
-            .unwrap_or_else(|e| panic!("collector metrics: {e}"))
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text().await;
         let label = format!("exporter=\"{exporter}\"");
         let lines: String = text.lines().filter(|l| l.contains(&label)).map(|l| format!("{l}\n")).collect();
         prometheus_sum(&lines, name)
@@ -445,16 +443,7 @@ pub fn now_ms() -> i64 {
 pub fn rfc3339_millis(ms: i64) -> String {
     let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = tokenledger::ledger::human::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod / 60 % 60, sod % 60)
 }
 

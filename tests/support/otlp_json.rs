@@ -45,8 +45,13 @@ pub async fn send(relay: &TestRelay, resource: &[(&str, &str)], records: Vec<Val
         "resource": { "attributes": resource.iter().map(|(k, v)| kv(k, v)).collect::<Vec<_>>() },
         "scopeLogs": [{ "scope": { "name": "com.anthropic.claude_code.events" }, "logRecords": records }],
     }]});
+    post_logs(&relay.http_url("/v1/logs"), &body).await;
+}
+
+/// Posts an OTLP/JSON logs request to `url`; panics unless 2xx.
+pub async fn post_logs(url: &str, body: &Value) {
     let response = reqwest::Client::new()
-        .post(relay.http_url("/v1/logs"))
+        .post(url)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
