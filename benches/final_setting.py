@@ -21,7 +21,6 @@ import os
 import re
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,13 +97,7 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
         sql = sql.strip().rstrip(";")
         timings = {}
         for mode, extra in (("plain", ""), ("final", ", final = 1")):
-            statement = f"{sql}\nSETTINGS {b.settings}{extra}"
-            b.q(statement)  # warm-up
-            samples = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                b.q(statement)
-                samples.append((time.perf_counter() - t0) * 1000)
+            samples = b.samples(f"{sql}\nSETTINGS {b.settings}{extra}", args.runs)
             timings[mode] = (statistics.median(samples), min(samples))
         results.append((label, timings))
         storage.log(f"  {label}: plain {timings['plain'][0]:.1f} ms, final {timings['final'][0]:.1f} ms")

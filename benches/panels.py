@@ -120,13 +120,7 @@ def run(args: argparse.Namespace, data_dir: str) -> int:
     results = []
     for range_label, from_ms in ranges.items():
         for q in expanded(from_ms, end_ms, workflow):
-            statement = f"{q['sql']}\nSETTINGS {settings}"
-            b.q(statement)  # warm-up
-            samples = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                b.q(statement)
-                samples.append((time.perf_counter() - t0) * 1000)
+            samples = b.samples(f"{q['sql']}\nSETTINGS {settings}", args.runs)
             results.append((range_label, q["dashboard"], q["panel"], p95(samples), statistics.median(samples)))
             storage.log(f"  [{range_label}] {q['dashboard']} / {q['panel']}: p95 {results[-1][3]:.1f} ms")
 

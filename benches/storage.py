@@ -363,6 +363,16 @@ class Bench:
         log(f"  {label}: {elapsed:.1f} s")
         return elapsed
 
+    def samples(self, sql: str, runs: int) -> list[float]:
+        """Milliseconds of `runs` runs of `sql`, after one warm-up run."""
+        self.q(sql)
+        out = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.q(sql)
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+
     def load_api_requests(self, start_ms: int, span_ms: int, window_note: str) -> str:
         """Fresh BENCH_DB and OURS_DB with the relay's schema, the generator view over `args.events` events in the
         window, and otel_api_request_events loaded from it (left as the current database). Returns the load
