@@ -27,24 +27,12 @@ fn recent_end() -> String {
 
 /// Runs the real `tokenledger demo` against a fresh relay on `db`; returns its JSON summary.
 async fn run_demo(db: &TestDb, seed: u64, workflows: u64, end: &str) -> Value {
-    let relay = relay::start(db.config()).await;
-    let endpoint = format!("http://{}", relay.http);
-    let (seed, workflows, end) = (seed.to_string(), workflows.to_string(), end.to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tokenledger"))
-            .args(["demo", "--endpoint", &endpoint, "--workflows", &workflows, "--days", "5", "--seed", &seed])
-            .args(["--budget-usd", &BUDGET.to_string(), "--now", &end, "--format", "json"])
-            .env_remove("TOKENLEDGER_AUTH__TOKEN")
-            .output()
-            .expect("tokenledger runs")
-    })
-    .await
-    .unwrap();
-    relay.shutdown().await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "demo exited {:?}: {stderr}", output.status.code());
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    let args = ["--workflows", &workflows.to_string(), "--days", "5", "--seed", &seed.to_string()]
+        .into_iter()
+        .chain(["--budget-usd", &BUDGET.to_string(), "--now", end])
+        .map(str::to_string)
+        .collect();
+    relay::run_demo(db, args).await
 }
 
 async fn count(db: &TestDb, sql: &str) -> u64 {

@@ -634,22 +634,9 @@ async fn path_analysis_applies_the_success_definition() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_has_rows_on_demo_data() {
     let db = fresh_database("grafana_demo").await;
-    let relay = support::relay::start(db.config()).await;
-    let endpoint = format!("http://{}", relay.http);
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(BIN)
-            .args(["demo", "--endpoint", &endpoint, "--format", "json"])
-            .env_remove("TOKENLEDGER_AUTH__TOKEN")
-            .output()
-            .expect("tokenledger runs")
-    })
-    .await
-    .unwrap();
-    relay.shutdown().await;
-    assert!(output.status.success(), "demo: {}", String::from_utf8_lossy(&output.stderr));
+    let summary = support::relay::run_demo(&db, Vec::new()).await;
     // The overview dashboards read the hourly rollups; their minute's refresh is run at once.
     db.refresh_rollups().await;
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     let over_budget = summary["over_budget"]["workflow_id"].as_str().unwrap().to_string();
 
     let now_ms = otlp_json::now_ns() as i64 / 1_000_000;

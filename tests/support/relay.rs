@@ -132,3 +132,25 @@ pub async fn send_fixtures(db: &super::clickhouse::TestDb) {
     }
     relay.shutdown().await;
 }
+
+/// Runs the real `tokenledger demo --format json` with `args` against a fresh relay on `db`, and returns its JSON
+/// summary once the relay has stopped (so every row it answered for is committed). Panics unless the demo succeeds.
+pub async fn run_demo(db: &super::clickhouse::TestDb, args: Vec<String>) -> serde_json::Value {
+    let relay = start(db.config()).await;
+    let endpoint = format!("http://{}", relay.http);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(super::stack_files::BIN)
+            .args(["demo", "--endpoint", &endpoint, "--format", "json"])
+            .args(args)
+            .env_remove("TOKENLEDGER_AUTH__TOKEN")
+            .output()
+            .expect("tokenledger runs")
+    })
+    .await
+    .unwrap();
+    relay.shutdown().await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo exited {:?}: {stderr}", output.status.code());
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
