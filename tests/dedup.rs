@@ -78,3 +78,37 @@ async fn without_the_memory_a_redelivery_is_written_twice_and_only_merges_fold_i
     let folded: u64 = db.client.query("SELECT count() FROM otel_api_request_events FINAL").fetch_one().await.unwrap();
     assert_eq!(folded, 5, "ReplacingMergeTree is the backstop");
 }
+
+#[tokio::test]
+async fn copies_in_flight_together_are_both_committed_but_counted_once_on_metrics() {
+    // Two copies of one request arrive while neither is committed (a commit waits for a second of quiet): the
+    // sink cannot drop the second, so both are committed (in one INSERT, ReplacingMergeTree keeps one row), but
+    // the cost counter adds the record once.
+    let db = fresh_database("dedup_in_flight").await;
+    let mut config = db.config();
+    config.batch.idle_ms = 1_000;
+    config.batch.max_delay_ms = 2_000;
+    let run = [("workflow_id", "wf-in-flight"), ("stage", "plan"), ("agent", "planner")];
+    let t0 = now_ns();
+    let records: Vec<_> = (0..5).map(|i| api_request(t0 + i as u128, i, &run, 1000)).collect();
+    let relay = relay::start(config).await;
+    let timed = || async {
+        let started = std::time::Instant::now();
+        send(&relay, &run, records.clone()).await;
+        started.elapsed()
+    };
+    let (first, second) = tokio::join!(timed(), timed());
+    // A copy dropped as already committed is answered at once; both waited for the commit, so both were queued.
+    let waited = std::time::Duration::from_millis(900);
+    assert!(first >= waited && second >= waited, "answered after {first:?} and {second:?}: both copies were in flight");
+    let metrics = relay.metrics_text().await;
+    let stored: f64 =
+        db.client.query("SELECT sum(cost_usd) FROM otel_api_request_events FINAL").fetch_one().await.unwrap();
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("tokenledger_committed_cost_usd{") && l.contains("workflow_id=\"wf-in-flight\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(stored > 0.0 && (counted - stored).abs() < 1e-9, "counted {counted}, stored once {stored}");
+    relay.shutdown().await;
+}

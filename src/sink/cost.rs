@@ -2,19 +2,18 @@
 //! process committed since it started (throughput, not budgets: alerts read the ledger figures of
 //! [`crate::ledger::export`], which are what ClickHouse holds). Counted when the rows are committed, never before.
 //!
-//! Two guards keep the counters honest and small: a record already counted recently (a redelivery) is not
-//! counted again, and at most `max_series` label sets exist at once; past that, new workflows are counted under
-//! workflow_id="_overflow" until idle label sets expire (the exporter drops them after the same idle time).
+//! Two guards keep the counters honest and small: only records new to the sink's memory of committed keys are
+//! counted (a redelivery that was in flight beside its first copy is committed twice but counted once; see
+//! [`super::dedup::RecentKeys::remember`]), and at most `max_series` label sets exist at once; past that, new
+//! workflows are counted under workflow_id="_overflow" until idle label sets expire (the exporter drops them
+//! after the same idle time).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::reshape::rows::ApiRequestRow;
 use crate::telemetry::names;
-
-/// How many recently counted records are remembered to skip redeliveries.
-const RECENT_KEYS: usize = 100_000;
 
 /// The label value used once `max_series` is reached.
 pub const OVERFLOW: &str = "_overflow";
@@ -31,8 +30,6 @@ pub struct CostCounters {
 #[derive(Default)]
 struct State {
     series: HashMap<Labels, Instant>,
-    recent: HashSet<u64>,
-    recent_order: VecDeque<u64>,
 }
 
 /// What a request adds to the counters once committed.
@@ -61,15 +58,16 @@ impl CostCounters {
         )
     }
 
-    /// Adds a committed tally to the counters.
-    pub fn record(&self, tally: Tally) {
-        if tally.0.is_empty() {
+    /// Adds the records of a committed tally whose keys are in `fresh` (those committed for the first time).
+    pub fn record(&self, tally: Tally, fresh: &[u64]) {
+        if tally.0.is_empty() || fresh.is_empty() {
             return;
         }
+        let fresh: std::collections::HashSet<u64> = fresh.iter().copied().collect();
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         for (key, labels, cost, tokens) in tally.0 {
-            if !state.remember(key) {
+            if !fresh.contains(&key) {
                 continue;
             }
             let (workflow, stage, agent, model) = self.admit(&mut state, labels, now);
@@ -103,22 +101,6 @@ impl CostCounters {
     }
 }
 
-impl State {
-    /// Whether `key` is new (and remembers it).
-    fn remember(&mut self, key: u64) -> bool {
-        if !self.recent.insert(key) {
-            return false;
-        }
-        self.recent_order.push_back(key);
-        if self.recent_order.len() > RECENT_KEYS {
-            if let Some(old) = self.recent_order.pop_front() {
-                self.recent.remove(&old);
-            }
-        }
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,16 +120,5 @@ mod tests {
         assert_eq!(counters.admit(&mut state, labels("a"), now).0, "a", "known series keep their labels");
         let later = now + Duration::from_millis(100);
         assert_eq!(counters.admit(&mut state, labels("c"), later).0, "c", "idle series made room");
-    }
-
-    #[test]
-    fn a_record_is_counted_once_however_often_it_is_delivered() {
-        let mut state = State::default();
-        assert!(state.remember(7));
-        assert!(!state.remember(7));
-        for key in 0..RECENT_KEYS as u64 + 10 {
-            state.remember(1_000 + key);
-        }
-        assert!(state.remember(7), "forgotten after RECENT_KEYS newer records");
     }
 }

@@ -76,16 +76,23 @@ impl RecentKeys {
         keys
     }
 
-    /// Remembers the keys of `table` as committed.
-    pub fn remember(&self, table: &'static str, keys: &[u64]) {
+    /// Remembers the keys of `table` as committed, and returns those it did not remember yet: a record whose
+    /// copies were in flight together is committed twice (merges fold it) but is new only once, which is what
+    /// the cost counters count.
+    pub fn remember(&self, table: &'static str, keys: &[u64]) -> Vec<u64> {
         let mut state = self.lock();
         state.rotate_if_due(self.window, self.max_keys);
-        let set = state.current.entry(table).or_default();
-        let before = set.len();
-        set.extend(keys.iter().copied());
-        let added = set.len() - before;
-        state.current_len += added;
+        let State { current, previous, current_len, .. } = &mut *state;
+        let previous = previous.get(table);
+        let current = current.entry(table).or_default();
+        let fresh: Vec<u64> = keys
+            .iter()
+            .copied()
+            .filter(|key| !previous.is_some_and(|set| set.contains(key)) && current.insert(*key))
+            .collect();
+        *current_len += fresh.len();
         metrics::gauge!(names::DEDUP_KEYS).set((state.current_len + state.previous_len()) as f64);
+        fresh
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -189,6 +196,19 @@ mod tests {
         let mut probe = rows(&[1, 3], &[]);
         recent.drop_committed(&mut probe);
         assert_eq!(keys_of(&probe).0, vec![1], "the oldest generation is forgotten");
+    }
+
+    #[test]
+    fn a_key_is_new_once_across_both_generations() {
+        let recent = RecentKeys::new(Duration::from_secs(600), 4);
+        assert_eq!(recent.remember(ApiRequestRow::TABLE, &[1, 2]), [1, 2]);
+        assert_eq!(
+            recent.remember(ApiRequestRow::TABLE, &[2, 3]),
+            [3],
+            "2 was remembered (now the previous generation)"
+        );
+        assert_eq!(recent.remember(EventRow::TABLE, &[2]), [2], "per table");
+        assert_eq!(recent.remember(EventRow::TABLE, &[5, 5]), [5], "a key sent twice in one request is new once");
     }
 
     #[test]

@@ -172,7 +172,6 @@ impl Queued {
     /// even if another fails, so a retry rewrites only what is missing.
     pub async fn committed(mut self) -> Result<(), SinkError> {
         let mut result = Ok(());
-        let mut api_requests_committed = false;
         for (table, ack) in std::mem::take(&mut self.acks) {
             let outcome = match ack {
                 Ok(receiver) => receiver.await.unwrap_or(Err(SinkError::ShuttingDown)),
@@ -180,15 +179,14 @@ impl Queued {
             };
             match outcome {
                 Ok(()) => {
-                    self.sink.recent.remember(table, self.keys.of(table));
-                    api_requests_committed |= table == ApiRequestRow::TABLE;
+                    let fresh = self.sink.recent.remember(table, self.keys.of(table));
+                    if table == ApiRequestRow::TABLE {
+                        self.sink.cost.record(std::mem::take(&mut self.cost), &fresh);
+                    }
                 }
                 Err(error) if result.is_ok() => result = Err(error),
                 Err(_) => {}
             }
-        }
-        if api_requests_committed {
-            self.sink.cost.record(std::mem::take(&mut self.cost));
         }
         if self.permit.take().is_some() {
             self.sink.report_pending();
